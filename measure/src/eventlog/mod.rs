@@ -1,0 +1,271 @@
+//! TCG PC Client firmware event logs (TCG PC Client Platform Firmware Profile 1.06, section 10):
+//! framing, typed decoding of event data, and replay into PCR banks.
+//!
+//! Two encodings exist:
+//! - **SHA-1 legacy** (PFP section 10.2.1, `TCG_PCClientPCREvent`): every event carries one SHA-1
+//!   digest. TPM 1.2 logs and some TPM 2.0 firmware use it.
+//! - **Crypto-agile** (PFP section 10.2.2, `TCG_PCR_EVENT2`): the first event is a legacy-format
+//!   `EV_NO_ACTION` carrying the `Spec ID Event03` header, which lists the algorithms and digest
+//!   sizes every later event's `TPML_DIGEST_VALUES` uses.
+//!
+//! Parsing is strict and bounded: every length is checked against the remaining input before it
+//! is used, digest sizes come only from the Spec ID header, and an event digest whose algorithm
+//! the header does not list is an error, not a skipped field. A parsed [`EventLog`] is
+//! **unverified**: nothing in it is trustworthy until [`replay`] has reproduced PCR values that
+//! a TPM quoted.
+
+pub mod decode;
+pub mod noaction;
+pub mod replay;
+pub mod types;
+
+use crate::alg::HashAlg;
+use crate::codec::{CodecError, Reader};
+pub use decode::{DecodeError, EventData};
+pub use noaction::{SpecIdError, SpecIdEvent};
+pub use types::EventType;
+use serde::Serialize;
+use thiserror::Error;
+
+/// Largest event data Warrant accepts, 16 MiB. Real events are at most a few hundred KiB (a db
+/// with many certificates); the cap bounds memory for a hostile log whose length field still
+/// fits inside a huge input.
+pub const MAX_EVENT_DATA: usize = 16 << 20;
+
+/// Which encoding a log uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LogFormat {
+    #[serde(rename = "sha1-legacy")]
+    Sha1Legacy,
+    #[serde(rename = "crypto-agile")]
+    CryptoAgile,
+}
+
+impl LogFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Sha1Legacy => "sha1-legacy",
+            LogFormat::CryptoAgile => "crypto-agile",
+        }
+    }
+}
+
+/// One digest of an event: the algorithm and the bytes the firmware extended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventDigest {
+    /// Raw `TPM_ALG_ID` (kept even for algorithms Warrant cannot compute).
+    pub algorithm_id: u16,
+    /// The algorithm, when Warrant can compute it.
+    pub algorithm: Option<HashAlg>,
+    #[serde(serialize_with = "crate::serde_hex")]
+    pub digest: Vec<u8>,
+}
+
+/// One event of the log, as recorded: nothing here is trusted until replayed against a quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Position in the log, counting the header event as 0 (as tpm2-tools' `EventNum` does).
+    pub number: usize,
+    /// Byte offset of the event in the log.
+    pub offset: usize,
+    pub pcr: u32,
+    pub event_type: EventType,
+    pub digests: Vec<EventDigest>,
+    /// The event data, verbatim.
+    #[serde(serialize_with = "crate::serde_hex")]
+    pub data: Vec<u8>,
+    /// Absolute offset of the event data in the log.
+    #[serde(skip)]
+    pub data_offset: usize,
+}
+
+impl Event {
+    /// The digest this event recorded for `alg`, if any.
+    pub fn digest(&self, alg: HashAlg) -> Option<&[u8]> {
+        self.digests
+            .iter()
+            .find(|d| d.algorithm == Some(alg))
+            .map(|d| d.digest.as_slice())
+    }
+
+    /// The event data decoded according to its type. Never fails the log: a payload that does
+    /// not decode is reported as [`DecodeError`] and the raw bytes stay in [`Event::data`].
+    pub fn decode(&self) -> Result<EventData, DecodeError> {
+        decode::decode(self.event_type, self.pcr, &self.data, self.data_offset)
+    }
+}
+
+/// An event log as parsed: **unverified**.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventLog {
+    pub format: LogFormat,
+    /// The crypto-agile header (absent in SHA-1 legacy logs).
+    pub spec_id: Option<SpecIdEvent>,
+    /// Every event after the header, in log order. In a crypto-agile log the header itself is
+    /// not in this list (it is `spec_id`); event numbers still count it.
+    pub events: Vec<Event>,
+    /// Bytes of `0xff` (or `0x00`) padding found after the last event and ignored.
+    pub padding: usize,
+}
+
+/// Why a byte string is not an event log.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    SpecId(#[from] SpecIdError),
+    #[error("event {number} at offset {offset}: digest algorithm {algorithm_id:#06x} is not listed in the Spec ID header")]
+    UnknownAlgorithm {
+        number: usize,
+        offset: usize,
+        algorithm_id: u16,
+    },
+    #[error("event {number} at offset {offset}: digest count {count} exceeds the {declared} algorithms of the Spec ID header")]
+    TooManyDigests {
+        number: usize,
+        offset: usize,
+        count: u32,
+        declared: usize,
+    },
+    #[error("event {number} at offset {offset}: algorithm {algorithm_id:#06x} appears twice")]
+    DuplicateDigest {
+        number: usize,
+        offset: usize,
+        algorithm_id: u16,
+    },
+    #[error("event {number} at offset {offset}: {size} bytes of event data exceed the {max}-byte limit")]
+    EventTooLarge {
+        number: usize,
+        offset: usize,
+        size: u32,
+        max: usize,
+    },
+    #[error("event {number} at offset {offset}: a second Spec ID header")]
+    SecondSpecId { number: usize, offset: usize },
+}
+
+impl EventLog {
+    /// Parses a firmware event log (the bytes of `binary_bios_measurements`). The format is
+    /// detected from the first event. An empty input is an empty SHA-1 legacy log.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
+        let mut r = Reader::new(bytes);
+        let mut log = EventLog {
+            format: LogFormat::Sha1Legacy,
+            spec_id: None,
+            events: Vec::new(),
+            padding: 0,
+        };
+        if r.is_empty() {
+            return Ok(log);
+        }
+        let first = parse_legacy_event(&mut r, 0)?;
+        if first.event_type == EventType::EV_NO_ACTION
+            && first.pcr == 0
+            && first.data.starts_with(noaction::SPEC_ID_EVENT03)
+        {
+            log.format = LogFormat::CryptoAgile;
+            log.spec_id = Some(SpecIdEvent::parse(&first.data, first.data_offset)?);
+        } else {
+            log.events.push(first);
+        }
+        let mut number = 1;
+        while !r.is_empty() {
+            if is_padding(r.peek_rest()) {
+                log.padding = r.remaining();
+                break;
+            }
+            let event = match &log.spec_id {
+                Some(spec) => parse_agile_event(&mut r, number, spec)?,
+                None => parse_legacy_event(&mut r, number)?,
+            };
+            if event.event_type == EventType::EV_NO_ACTION
+                && event.data.starts_with(noaction::SPEC_ID_EVENT03)
+            {
+                return Err(ParseError::SecondSpecId { number, offset: event.offset });
+            }
+            log.events.push(event);
+            number += 1;
+        }
+        Ok(log)
+    }
+}
+
+/// Trailing padding some firmware and tools leave after the last event: the sysfs file of some
+/// platforms is a fixed-size buffer filled with `0xff`, others with zeros. A real event cannot
+/// start with PCR index `0xffffffff`, and one of all-zero header and data would be an empty
+/// `EV_PREBOOT_CERT` to PCR 0 with a zero digest, which no firmware logs.
+fn is_padding(rest: &[u8]) -> bool {
+    !rest.is_empty() && (rest.iter().all(|b| *b == 0xff) || rest.iter().all(|b| *b == 0))
+}
+
+fn event_data<'a>(
+    r: &mut Reader<'a>,
+    number: usize,
+    offset: usize,
+) -> Result<&'a [u8], ParseError> {
+    let size = r.u32_le("event data size")?;
+    let len = usize::try_from(size).unwrap_or(usize::MAX);
+    if len > MAX_EVENT_DATA {
+        return Err(ParseError::EventTooLarge { number, offset, size, max: MAX_EVENT_DATA });
+    }
+    Ok(r.take(len, "event data")?)
+}
+
+fn parse_legacy_event(r: &mut Reader<'_>, number: usize) -> Result<Event, ParseError> {
+    let offset = r.offset();
+    let pcr = r.u32_le("PCR index")?;
+    let event_type = EventType::from_u32(r.u32_le("event type")?);
+    let digest = r.take(20, "SHA-1 digest")?.to_vec();
+    let data_offset = r.offset() + 4;
+    let data = event_data(r, number, offset)?.to_vec();
+    Ok(Event {
+        number,
+        offset,
+        pcr,
+        event_type,
+        digests: vec![EventDigest {
+            algorithm_id: HashAlg::Sha1.tpm_alg_id(),
+            algorithm: Some(HashAlg::Sha1),
+            digest,
+        }],
+        data,
+        data_offset,
+    })
+}
+
+fn parse_agile_event(
+    r: &mut Reader<'_>,
+    number: usize,
+    spec: &SpecIdEvent,
+) -> Result<Event, ParseError> {
+    let offset = r.offset();
+    let pcr = r.u32_le("PCR index")?;
+    let event_type = EventType::from_u32(r.u32_le("event type")?);
+    let count = r.u32_le("digest count")?;
+    let declared = spec.algorithms.len();
+    if usize::try_from(count).map_or(true, |c| c > declared) {
+        return Err(ParseError::TooManyDigests { number, offset, count, declared });
+    }
+    let mut digests: Vec<EventDigest> = Vec::with_capacity(declared);
+    for _ in 0..count {
+        let algorithm_id = r.u16_le("digest algorithm")?;
+        let size = spec.digest_size(algorithm_id).ok_or(ParseError::UnknownAlgorithm {
+            number,
+            offset,
+            algorithm_id,
+        })?;
+        if digests.iter().any(|d| d.algorithm_id == algorithm_id) {
+            return Err(ParseError::DuplicateDigest { number, offset, algorithm_id });
+        }
+        let digest = r.take(size, "digest")?.to_vec();
+        digests.push(EventDigest {
+            algorithm_id,
+            algorithm: HashAlg::from_tpm_alg_id(algorithm_id),
+            digest,
+        });
+    }
+    let data_offset = r.offset() + 4;
+    let data = event_data(r, number, offset)?.to_vec();
+    Ok(Event { number, offset, pcr, event_type, digests, data, data_offset })
+}

@@ -1,0 +1,1 @@
+//! Replay of an event log into PCR banks.

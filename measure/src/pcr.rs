@@ -1,0 +1,1 @@
+//! PCR values: banks of digests indexed by PCR number.

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every system package Warrant's build, demo and tests need on Debian 12 (bookworm).
+# Idempotent: packages already present are skipped, and apt is only asked when one is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  pkg-config build-essential libtss2-dev protobuf-compiler libsqlite3-dev
+  # the software TPM and the reference TPM tools (tpm2_eventlog is the benchmark's reference)
+  swtpm swtpm-tools tpm2-tools
+  # LUKS2 and dm-verity on plain files
+  cryptsetup-bin
+  # misc used by scripts
+  jq xxd
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
