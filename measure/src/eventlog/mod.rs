@@ -106,6 +106,20 @@ pub struct EventLog {
     pub events: Vec<Event>,
     /// Bytes of `0xff` (or `0x00`) padding found after the last event and ignored.
     pub padding: usize,
+    /// Irregularities the parser tolerated, each named and reported.
+    pub warnings: Vec<LogWarning>,
+}
+
+/// An irregularity in a log's framing that the parser accepts, and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LogWarning {
+    /// The Spec ID header's `eventSize` is smaller than the structure it holds (its vendor info
+    /// runs past it). The structure's own length is used, as tpm2-tools does; the header is
+    /// never extended into a PCR, so replay is unaffected.
+    SpecIdSizeMismatch { offset: usize, declared: u32, actual: usize },
+    /// Padding after the last event (a fixed-size firmware buffer), ignored.
+    TrailingPadding { offset: usize, bytes: usize },
 }
 
 /// Why a byte string is not an event log.
@@ -141,6 +155,8 @@ pub enum ParseError {
         size: u32,
         max: usize,
     },
+    #[error("the Spec ID header at offset {offset} has a non-zero digest")]
+    SpecIdDigestNotZero { offset: usize },
     #[error("event {number} at offset {offset}: a second Spec ID header")]
     SecondSpecId { number: usize, offset: usize },
 }
@@ -155,24 +171,44 @@ impl EventLog {
             spec_id: None,
             events: Vec::new(),
             padding: 0,
+            warnings: Vec::new(),
         };
         if r.is_empty() {
             return Ok(log);
         }
-        let first = parse_legacy_event(&mut r, 0)?;
-        if first.event_type == EventType::EV_NO_ACTION
-            && first.pcr == 0
-            && first.data.starts_with(noaction::SPEC_ID_EVENT03)
-        {
+        if let Some((spec, used, declared)) = spec_id_header(bytes)? {
+            // Skip the 32-byte legacy header and the structure, however long it says it is.
+            r.take(SPEC_ID_DATA_OFFSET + used, "Spec ID event")?;
+            let declared_len = usize::try_from(declared).unwrap_or(usize::MAX);
+            if declared_len > used {
+                // Bytes inside the header after the structure: not a header we understand.
+                return Err(CodecError::Trailing {
+                    offset: SPEC_ID_DATA_OFFSET + used,
+                    what: "Spec ID event",
+                    count: declared_len - used,
+                }
+                .into());
+            }
+            if declared_len < used {
+                log.warnings.push(LogWarning::SpecIdSizeMismatch {
+                    offset: 0,
+                    declared,
+                    actual: used,
+                });
+            }
             log.format = LogFormat::CryptoAgile;
-            log.spec_id = Some(SpecIdEvent::parse(&first.data, first.data_offset)?);
+            log.spec_id = Some(spec);
         } else {
-            log.events.push(first);
+            log.events.push(parse_legacy_event(&mut r, 0)?);
         }
         let mut number = 1;
         while !r.is_empty() {
             if is_padding(r.peek_rest()) {
                 log.padding = r.remaining();
+                log.warnings.push(LogWarning::TrailingPadding {
+                    offset: r.offset(),
+                    bytes: r.remaining(),
+                });
                 break;
             }
             let event = match &log.spec_id {
@@ -189,6 +225,32 @@ impl EventLog {
         }
         Ok(log)
     }
+}
+
+/// Offset of the event data in a legacy-format event (PCR, type, SHA-1 digest, size).
+const SPEC_ID_DATA_OFFSET: usize = 4 + 4 + 20 + 4;
+
+/// Recognises a crypto-agile header: a first event to PCR 0, of type `EV_NO_ACTION`, with a zero
+/// digest, whose data starts with `Spec ID Event03`. Returns the parsed header, the length of the
+/// structure and the `eventSize` the header declared.
+fn spec_id_header(bytes: &[u8]) -> Result<Option<(SpecIdEvent, usize, u32)>, ParseError> {
+    let mut r = Reader::new(bytes);
+    let pcr = r.u32_le("PCR index")?;
+    let event_type = EventType::from_u32(r.u32_le("event type")?);
+    let digest = r.take(20, "SHA-1 digest")?;
+    let declared = r.u32_le("event data size")?;
+    if pcr != 0
+        || event_type != EventType::EV_NO_ACTION
+        || !r.peek_rest().starts_with(noaction::SPEC_ID_EVENT03)
+    {
+        return Ok(None);
+    }
+    if digest.iter().any(|b| *b != 0) {
+        // PFP 10.4.5.1: the header's digest is all zeros. Anything else is not a header we trust.
+        return Err(ParseError::SpecIdDigestNotZero { offset: 8 });
+    }
+    let (spec, used) = SpecIdEvent::parse_prefix(r.peek_rest(), SPEC_ID_DATA_OFFSET)?;
+    Ok(Some((spec, used, declared)))
 }
 
 /// Trailing padding some firmware and tools leave after the last event: the sysfs file of some

@@ -64,8 +64,17 @@ pub enum SpecIdError {
 
 impl SpecIdEvent {
     /// Parses a whole Spec ID Event03 payload (the signature included). `base` is the payload's
-    /// absolute offset in the log.
+    /// absolute offset in the log. Bytes after the structure are an error.
     pub fn parse(data: &[u8], base: usize) -> Result<Self, SpecIdError> {
+        let (spec, used) = Self::parse_prefix(data, base)?;
+        Reader::at(data.get(used..).unwrap_or_default(), base + used).finish("SpecID event")?;
+        Ok(spec)
+    }
+
+    /// Parses a Spec ID Event03 structure at the start of `data` and returns it with the number
+    /// of bytes it occupies, which the structure itself determines (through its algorithm count
+    /// and vendor-info size).
+    pub fn parse_prefix(data: &[u8], base: usize) -> Result<(Self, usize), SpecIdError> {
         let mut r = Reader::at(data, base);
         let signature = r.take(16, "SpecID signature")?;
         let platform_class = r.u32_le("SpecID platformClass")?;
@@ -115,8 +124,8 @@ impl SpecIdEvent {
         }
         let vendor_info_size = r.u8("SpecID vendorInfoSize")?;
         let vendor_info = r.take(usize::from(vendor_info_size), "SpecID vendorInfo")?.to_vec();
-        r.finish("SpecID event")?;
-        Ok(SpecIdEvent {
+        let used = r.offset() - base;
+        let spec = SpecIdEvent {
             signature: c_string(signature),
             platform_class,
             spec_version_minor,
@@ -125,7 +134,8 @@ impl SpecIdEvent {
             uintn_size,
             algorithms,
             vendor_info,
-        })
+        };
+        Ok((spec, used))
     }
 
     /// The digest size the header declares for `algorithm_id`.
