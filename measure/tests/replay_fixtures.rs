@@ -107,3 +107,104 @@ fn one_flipped_bit_in_an_expected_value_is_caught() {
         assert_eq!(mismatches[0].pcr, pcr, "{name}");
     }
 }
+
+/// The bytes of a log with some events removed or repeated, built from a real log so the
+/// quirk tests run on real firmware data. `keep(i)` says which event (by index) stays.
+fn rebuild(bytes: &[u8], log: &EventLog, keep: impl Fn(usize) -> bool, repeat_tail: usize) -> Vec<u8> {
+    let header_end = log.events.first().map_or(bytes.len(), |e| e.offset);
+    let spans: Vec<(usize, usize)> = log
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.offset, log.events.get(i + 1).map_or(bytes.len(), |n| n.offset)))
+        .collect();
+    let mut out = bytes[..header_end].to_vec();
+    for (i, (a, b)) in spans.iter().enumerate() {
+        if keep(i) {
+            out.extend_from_slice(&bytes[*a..*b]);
+        }
+    }
+    for (a, b) in &spans[spans.len() - repeat_tail..] {
+        out.extend_from_slice(&bytes[*a..*b]);
+    }
+    out
+}
+
+const QUIRK_LOG: &str = "ubuntu-2104-no-secure-boot.bin";
+
+#[test]
+fn missing_exit_boot_services_is_a_reported_quirk_not_a_silent_fix() {
+    use measure::eventlog::replay::Quirk;
+    let bytes = std::fs::read(dir().join(QUIRK_LOG)).unwrap();
+    let full = EventLog::parse(&bytes).unwrap();
+    let expected = PcrBanks::from_json(&manifest()[QUIRK_LOG]["pcrs"]).unwrap();
+    // Drop the two ExitBootServices events, as a log copied before ExitBootServices lacks them.
+    let ebs: Vec<usize> = full
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.pcr == 5 && e.data.starts_with(b"Exit Boot Services"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(ebs.len(), 2);
+    let cut = EventLog::parse(&rebuild(&bytes, &full, |i| !ebs.contains(&i), 0)).unwrap();
+    assert_eq!(cut.events.len(), full.events.len() - 2);
+
+    // The plain replay disagrees on PCR 5 only...
+    let plain = replay(&cut);
+    assert!(plain.quirks.is_empty());
+    for (alg, pcrs) in expected.banks() {
+        for (pcr, want) in pcrs {
+            let got = plain.banks.get(alg, *pcr).unwrap();
+            assert_eq!(got == want.as_slice(), *pcr != 5, "{alg} PCR {pcr}");
+        }
+    }
+    let v = verify(&cut, &expected).unwrap();
+    // ...and verification succeeds only through the named quirk, which is reported.
+    let names: Vec<Quirk> = v.replay().quirks.iter().map(|q| q.name).collect();
+    assert_eq!(names, vec![Quirk::MissingExitBootServices]);
+    assert_eq!(v.events().len(), full.events.len());
+    // The quirk never hides a real difference: a log that also lost another PCR 5 event fails.
+    let gpt = full.events.iter().position(|e| e.pcr == 5 && e.data.starts_with(b"EFI PART")).unwrap();
+    let worse = EventLog::parse(&rebuild(&bytes, &full, |i| !ebs.contains(&i) && i != gpt, 0)).unwrap();
+    let err = verify(&worse, &expected).unwrap_err();
+    let ReplayError::Mismatch { mismatches, quirks_tried } = err else { panic!() };
+    assert_eq!(mismatches[0].pcr, 5);
+    assert!(quirks_tried.contains(&Quirk::MissingExitBootServices));
+}
+
+#[test]
+fn duplicated_final_events_are_dropped_only_when_needed() {
+    use measure::eventlog::replay::Quirk;
+    let bytes = std::fs::read(dir().join(QUIRK_LOG)).unwrap();
+    let full = EventLog::parse(&bytes).unwrap();
+    let expected = PcrBanks::from_json(&manifest()[QUIRK_LOG]["pcrs"]).unwrap();
+    let doubled = EventLog::parse(&rebuild(&bytes, &full, |_| true, 3)).unwrap();
+    assert_eq!(doubled.events.len(), full.events.len() + 3);
+    let v = verify(&doubled, &expected).unwrap();
+    assert_eq!(v.replay().quirks.len(), 1);
+    assert_eq!(v.replay().quirks[0].name, Quirk::DuplicatedFinalEvents);
+    assert_eq!(v.replay().quirks[0].events.len(), 3);
+    assert_eq!(v.events().len(), full.events.len());
+    // The unmodified log needs no quirk at all.
+    assert!(verify(&full, &expected).unwrap().replay().quirks.is_empty());
+}
+
+#[test]
+fn startup_locality_sets_pcr0_and_matters() {
+    // glinux-alex.bin logs StartupLocality 3; replaying PCR 0 from zero would not match.
+    let log = load("glinux-alex.bin");
+    let r = replay(&log);
+    assert_eq!(r.startup_locality, 3);
+    let plain = replay(&load("rhel8-uefi.bin"));
+    assert_eq!(plain.startup_locality, 0);
+}
+
+#[test]
+fn a_bank_the_log_lacks_fails_closed() {
+    let log = load("debian-10.bin"); // SHA-1 only
+    let expected = PcrBanks::from_json(&serde_json::json!({"sha256": {"0": "00".repeat(32)}})).unwrap();
+    let err = verify(&log, &expected).unwrap_err();
+    let ReplayError::Mismatch { mismatches, .. } = err else { panic!() };
+    assert_eq!(mismatches[0].replayed, None);
+}
