@@ -1,0 +1,86 @@
+//! `warrant`: Warrant's node-side command (event-log tools now; TPM, sealing and the agent as
+//! they land). Only this file reads arguments, files and the environment; the work is done by
+//! the pure `measure` crate.
+#![forbid(unsafe_code)]
+
+mod eventlog_cmd;
+mod ima_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit status when the command ran and its verdict is negative (a replay disagrees).
+pub const EXIT_VERDICT_FAILED: u8 = 1;
+/// Exit status for unusable input: unreadable or malformed files, bad arguments.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "warrant", version, about = "Warrant: measured boot, sealing and attestation for locked-down nodes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// TCG firmware event logs (binary_bios_measurements).
+    #[command(subcommand)]
+    Eventlog(eventlog_cmd::EventlogCommand),
+    /// Linux IMA measurement lists.
+    #[command(subcommand)]
+    Ima(ima_cmd::ImaCommand),
+}
+
+/// A failure with the exit status it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Self {
+        Failure { code: EXIT_BAD_INPUT, message: message.into() }
+    }
+    pub fn verdict(message: impl Into<String>) -> Self {
+        Failure { code: EXIT_VERDICT_FAILED, message: message.into() }
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::input(format!("cannot render JSON: {e}")))?;
+    text.push('\n');
+    emit(&text)
+}
+
+/// Writes `text` to stdout. A reader that went away (`| head`) is not an error of ours.
+pub fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::input(format!("cannot write output: {e}"))),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eventlog(cmd) => eventlog_cmd::run(cmd),
+        Command::Ima(cmd) => ima_cmd::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("warrant: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
