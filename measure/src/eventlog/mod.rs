@@ -331,3 +331,173 @@ fn parse_agile_event(
     let data = event_data(r, number, offset)?.to_vec();
     Ok(Event { number, offset, pcr, event_type, digests, data, data_offset })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crypto-agile header for SHA-1 and SHA-256.
+    fn header() -> Vec<u8> {
+        let mut spec = Vec::new();
+        spec.extend_from_slice(noaction::SPEC_ID_EVENT03);
+        spec.extend_from_slice(&0u32.to_le_bytes()); // platform class
+        spec.extend_from_slice(&[0, 2, 0, 2]); // minor, major, errata, uintn
+        spec.extend_from_slice(&2u32.to_le_bytes());
+        spec.extend_from_slice(&[0x04, 0, 20, 0, 0x0b, 0, 32, 0]);
+        spec.push(0); // vendor info size
+        let mut out = Vec::new();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&[0; 20]);
+        out.extend_from_slice(&(spec.len() as u32).to_le_bytes());
+        out.extend_from_slice(&spec);
+        out
+    }
+
+    fn agile_event(pcr: u32, ty: u32, digests: &[(u16, Vec<u8>)], data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&pcr.to_le_bytes());
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&(digests.len() as u32).to_le_bytes());
+        for (alg, d) in digests {
+            out.extend_from_slice(&alg.to_le_bytes());
+            out.extend_from_slice(d);
+        }
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn both(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
+        vec![(4, HashAlg::Sha1.hash(data)), (0xb, HashAlg::Sha256.hash(data))]
+    }
+
+    #[test]
+    fn well_formed_log_parses() {
+        let mut log = header();
+        log.extend(agile_event(0, 4, &both(&[0; 4]), &[0; 4]));
+        let parsed = EventLog::parse(&log).unwrap();
+        assert_eq!(parsed.format, LogFormat::CryptoAgile);
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.events[0].number, 1);
+        assert_eq!(parsed.events[0].event_type, EventType::EV_SEPARATOR);
+        assert_eq!(parsed.events[0].data_offset, log.len() - 4);
+    }
+
+    #[test]
+    fn empty_input_is_an_empty_log() {
+        let log = EventLog::parse(&[]).unwrap();
+        assert!(log.events.is_empty() && log.spec_id.is_none());
+    }
+
+    #[test]
+    fn padding_after_the_last_event_is_reported() {
+        for fill in [0xffu8, 0x00] {
+            let mut log = header();
+            log.extend(agile_event(0, 4, &both(&[0; 4]), &[0; 4]));
+            let end = log.len();
+            log.extend(std::iter::repeat(fill).take(37));
+            let parsed = EventLog::parse(&log).unwrap();
+            assert_eq!(parsed.padding, 37);
+            assert_eq!(
+                parsed.warnings,
+                vec![LogWarning::TrailingPadding { offset: end, bytes: 37 }]
+            );
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_log_is_ok_or_a_typed_error() {
+        let mut log = header();
+        log.extend(agile_event(0, 4, &both(&[0; 4]), &[0; 4]));
+        log.extend(agile_event(7, 0x8000_0007, &both(b"x"), b"x"));
+        for n in 0..log.len() {
+            match EventLog::parse(&log[..n]) {
+                Ok(l) => assert!(n == 0 || l.events.len() < 2, "prefix {n}"),
+                Err(ParseError::Codec(CodecError::Truncated { offset, .. }))
+                | Err(ParseError::SpecId(SpecIdError::Codec(CodecError::Truncated { offset, .. }))) => {
+                    assert!(offset <= n)
+                }
+                Err(e) => panic!("prefix {n}: unexpected {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_algorithm_is_an_error_with_offset() {
+        let mut log = header();
+        let at = log.len();
+        log.extend(agile_event(0, 4, &[(0x0010, vec![0; 20])], &[0; 4]));
+        assert_eq!(
+            EventLog::parse(&log),
+            Err(ParseError::UnknownAlgorithm { number: 1, offset: at, algorithm_id: 0x0010 })
+        );
+    }
+
+    #[test]
+    fn digest_count_and_duplicates_are_bounded() {
+        let mut log = header();
+        let mut ev = agile_event(0, 4, &both(&[0; 4]), &[0; 4]);
+        ev[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        log.extend(ev);
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::TooManyDigests { count: u32::MAX, .. })));
+
+        let mut log = header();
+        log.extend(agile_event(0, 4, &[(4, vec![0; 20]), (4, vec![0; 20])], &[0; 4]));
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::DuplicateDigest { algorithm_id: 4, .. })));
+    }
+
+    #[test]
+    fn oversized_event_data_is_rejected_before_allocation() {
+        let mut log = header();
+        let mut ev = agile_event(0, 4, &both(&[0; 4]), &[0; 4]);
+        let size_at = ev.len() - 8;
+        ev[size_at..size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        log.extend(ev);
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::EventTooLarge { size: u32::MAX, .. })));
+        // Within the cap but beyond the input: truncated, with the offset of the data.
+        let mut log = header();
+        let mut ev = agile_event(0, 4, &both(&[0; 4]), &[0; 4]);
+        ev[size_at..size_at + 4].copy_from_slice(&1000u32.to_le_bytes());
+        log.extend(ev);
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::Codec(CodecError::Truncated { needed: 1000, remaining: 4, .. }))
+        ));
+    }
+
+    #[test]
+    fn header_must_be_well_formed() {
+        // A second header later in the log.
+        let mut log = header();
+        let h = header();
+        log.extend(agile_event(0, 3, &both(&h[32..]), &h[32..]));
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::SecondSpecId { number: 1, .. })));
+        // A header with a non-zero digest.
+        let mut log = header();
+        log[8] = 1;
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::SpecIdDigestNotZero { .. })));
+        // A header whose eventSize is larger than its structure.
+        let mut log = header();
+        let size = u32::from_le_bytes(log[28..32].try_into().unwrap());
+        log[28..32].copy_from_slice(&(size + 2).to_le_bytes());
+        log.extend_from_slice(&[0, 0]);
+        assert!(matches!(EventLog::parse(&log), Err(ParseError::Codec(CodecError::Trailing { count: 2, .. }))));
+        // SHA-256 declared with a 20-byte digest.
+        let mut log = header();
+        log[32 + 28 + 6] = 20;
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::SpecId(SpecIdError::WrongDigestSize { algorithm: HashAlg::Sha256, .. }))
+        ));
+    }
+
+    #[test]
+    fn unknown_event_types_are_kept() {
+        let mut log = header();
+        log.extend(agile_event(3, 0x7777, &both(b"?"), b"?"));
+        let parsed = EventLog::parse(&log).unwrap();
+        assert_eq!(parsed.events[0].event_type, EventType::Unknown(0x7777));
+        assert_eq!(parsed.events[0].data, b"?");
+    }
+}

@@ -390,10 +390,10 @@ fn describe_mismatch(mismatches: &[PcrMismatch]) -> String {
         hex::encode(&m.expected),
         replayed,
         last,
-        if mismatches.len() > 1 {
-            format!(" ({} more disagreeing values)", mismatches.len() - 1)
-        } else {
-            String::new()
+        match mismatches.len() {
+            1 => String::new(),
+            2 => " (and 1 more disagreeing value)".to_string(),
+            n => format!(" (and {} more disagreeing values)", n - 1),
         }
     )
 }
