@@ -1,5 +1,11 @@
 //! Every real log of `testdata/eventlogs/expected.json` against its manifest entry: the
 //! expected PCR values come only from the manifest, never from this file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 use measure::eventlog::replay::{replay, verify, ReplayError};
 use measure::eventlog::{EventLog, LogFormat};
@@ -70,7 +76,10 @@ fn every_log_meets_its_manifest_verdict() {
                     panic!("{name}: {err}")
                 };
                 // The manifest's note names PCR 4; the first mismatch must be it, in both banks.
-                assert!(mismatches.iter().all(|m| m.pcr == 4), "{name}: {mismatches:?}");
+                assert!(
+                    mismatches.iter().all(|m| m.pcr == 4),
+                    "{name}: {mismatches:?}"
+                );
                 assert_eq!(mismatches.len(), 2);
                 // And what the reference tool computed from this very file is reproduced.
                 let tool = PcrBanks::from_json(&entry["tool_replay_pcrs"]).unwrap();
@@ -78,7 +87,10 @@ fn every_log_meets_its_manifest_verdict() {
             }
             "parse-only" => {
                 assert!(expected.is_empty());
-                assert!(matches!(verify(&log, &expected), Err(ReplayError::NothingToCompare)));
+                assert!(matches!(
+                    verify(&log, &expected),
+                    Err(ReplayError::NothingToCompare)
+                ));
                 let _ = replay(&log);
             }
             other => panic!("{name}: unknown verdict {other}"),
@@ -103,20 +115,32 @@ fn one_flipped_bit_in_an_expected_value_is_caught() {
         bytes[0] ^= 1;
         *value = Value::String(hex::encode(bytes));
         let err = verify(&log, &PcrBanks::from_json(&pcrs).unwrap()).expect_err(&name);
-        let ReplayError::Mismatch { mismatches, .. } = err else { panic!("{name}") };
+        let ReplayError::Mismatch { mismatches, .. } = err else {
+            panic!("{name}")
+        };
         assert_eq!(mismatches[0].pcr, pcr, "{name}");
     }
 }
 
 /// The bytes of a log with some events removed or repeated, built from a real log so the
 /// quirk tests run on real firmware data. `keep(i)` says which event (by index) stays.
-fn rebuild(bytes: &[u8], log: &EventLog, keep: impl Fn(usize) -> bool, repeat_tail: usize) -> Vec<u8> {
+fn rebuild(
+    bytes: &[u8],
+    log: &EventLog,
+    keep: impl Fn(usize) -> bool,
+    repeat_tail: usize,
+) -> Vec<u8> {
     let header_end = log.events.first().map_or(bytes.len(), |e| e.offset);
     let spans: Vec<(usize, usize)> = log
         .events
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.offset, log.events.get(i + 1).map_or(bytes.len(), |n| n.offset)))
+        .map(|(i, e)| {
+            (
+                e.offset,
+                log.events.get(i + 1).map_or(bytes.len(), |n| n.offset),
+            )
+        })
         .collect();
     let mut out = bytes[..header_end].to_vec();
     for (i, (a, b)) in spans.iter().enumerate() {
@@ -165,10 +189,26 @@ fn missing_exit_boot_services_is_a_reported_quirk_not_a_silent_fix() {
     assert_eq!(names, vec![Quirk::MissingExitBootServices]);
     assert_eq!(v.events().len(), full.events.len());
     // The quirk never hides a real difference: a log that also lost another PCR 5 event fails.
-    let gpt = full.events.iter().position(|e| e.pcr == 5 && e.data.starts_with(b"EFI PART")).unwrap();
-    let worse = EventLog::parse(&rebuild(&bytes, &full, |i| !ebs.contains(&i) && i != gpt, 0)).unwrap();
+    let gpt = full
+        .events
+        .iter()
+        .position(|e| e.pcr == 5 && e.data.starts_with(b"EFI PART"))
+        .unwrap();
+    let worse = EventLog::parse(&rebuild(
+        &bytes,
+        &full,
+        |i| !ebs.contains(&i) && i != gpt,
+        0,
+    ))
+    .unwrap();
     let err = verify(&worse, &expected).unwrap_err();
-    let ReplayError::Mismatch { mismatches, quirks_tried } = err else { panic!() };
+    let ReplayError::Mismatch {
+        mismatches,
+        quirks_tried,
+    } = err
+    else {
+        panic!()
+    };
     assert_eq!(mismatches[0].pcr, 5);
     assert!(quirks_tried.contains(&Quirk::MissingExitBootServices));
 }
@@ -203,8 +243,42 @@ fn startup_locality_sets_pcr0_and_matters() {
 #[test]
 fn a_bank_the_log_lacks_fails_closed() {
     let log = load("debian-10.bin"); // SHA-1 only
-    let expected = PcrBanks::from_json(&serde_json::json!({"sha256": {"0": "00".repeat(32)}})).unwrap();
+    let expected =
+        PcrBanks::from_json(&serde_json::json!({"sha256": {"0": "00".repeat(32)}})).unwrap();
     let err = verify(&log, &expected).unwrap_err();
-    let ReplayError::Mismatch { mismatches, .. } = err else { panic!() };
+    let ReplayError::Mismatch { mismatches, .. } = err else {
+        panic!()
+    };
     assert_eq!(mismatches[0].replayed, None);
+}
+
+#[test]
+fn data_that_does_not_match_its_digest_is_reported() {
+    use measure::eventlog::replay::ReplayWarning;
+    let mut bytes = std::fs::read(dir().join("rhel8-uefi.bin")).unwrap();
+    let log = EventLog::parse(&bytes).unwrap();
+    assert!(!replay(&log)
+        .warnings
+        .iter()
+        .any(|w| matches!(w, ReplayWarning::DigestMismatch { .. })));
+    // Rewrite the text of an EV_EFI_ACTION event, leaving its digests: the replay is unchanged
+    // (the TPM extended the digests) but the event's data can no longer be believed.
+    let ev = log
+        .events
+        .iter()
+        .find(|e| e.event_type == measure::eventlog::EventType::EV_EFI_ACTION)
+        .unwrap();
+    bytes[ev.data_offset] ^= 0x20;
+    let forged = EventLog::parse(&bytes).unwrap();
+    let r = replay(&forged);
+    assert_eq!(r.banks, replay(&log).banks);
+    let flagged: Vec<_> = r
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            ReplayWarning::DigestMismatch { event, .. } => Some(*event),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flagged, vec![ev.number; 3], "one warning per bank (sha1, sha256, sha384)");
 }

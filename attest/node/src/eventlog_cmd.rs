@@ -1,12 +1,12 @@
 //! `warrant eventlog show|replay`.
 
 use crate::{emit, print_json, read_file, Failure};
-use std::fmt::Write as _;
 use clap::Subcommand;
 use measure::eventlog::replay::{self, Replay, ReplayError};
 use measure::eventlog::{Event, EventData, EventLog};
 use measure::pcr::PcrBanks;
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -35,13 +35,16 @@ pub enum EventlogCommand {
 pub fn run(cmd: EventlogCommand) -> Result<(), Failure> {
     match cmd {
         EventlogCommand::Show { file, json } => show(&file, json),
-        EventlogCommand::Replay { file, json, expect } => replay_cmd(&file, json, expect.as_deref()),
+        EventlogCommand::Replay { file, json, expect } => {
+            replay_cmd(&file, json, expect.as_deref())
+        }
     }
 }
 
 fn load(file: &Path) -> Result<EventLog, Failure> {
     let bytes = read_file(file)?;
-    EventLog::parse(&bytes).map_err(|e| Failure::input(format!("{}: not a valid event log: {e}", file.display())))
+    EventLog::parse(&bytes)
+        .map_err(|e| Failure::input(format!("{}: not a valid event log: {e}", file.display())))
 }
 
 #[derive(Serialize)]
@@ -66,8 +69,16 @@ fn show(file: &Path, json: bool) -> Result<(), Failure> {
         .events
         .iter()
         .map(|event| match event.decode() {
-            Ok(d) => ShownEvent { event, decoded: Some(d), decode_error: None },
-            Err(e) => ShownEvent { event, decoded: None, decode_error: Some(e.to_string()) },
+            Ok(d) => ShownEvent {
+                event,
+                decoded: Some(d),
+                decode_error: None,
+            },
+            Err(e) => ShownEvent {
+                event,
+                decoded: None,
+                decode_error: Some(e.to_string()),
+            },
         })
         .collect();
     if json {
@@ -84,9 +95,15 @@ fn show(file: &Path, json: bool) -> Result<(), Failure> {
         let algs: Vec<String> = spec
             .algorithms
             .iter()
-            .map(|a| a.algorithm.map_or_else(|| format!("{:#06x}", a.algorithm_id), |x| x.name().to_string()))
+            .map(|a| {
+                a.algorithm.map_or_else(
+                    || format!("{:#06x}", a.algorithm_id),
+                    |x| x.name().to_string(),
+                )
+            })
             .collect();
-        let _ = writeln!(out, 
+        let _ = writeln!(
+            out,
             "spec id: {} (platform class {}, version {}.{} errata {}), banks: {}",
             spec.signature,
             spec.platform_class,
@@ -97,13 +114,28 @@ fn show(file: &Path, json: bool) -> Result<(), Failure> {
         );
     }
     for w in &log.warnings {
-        let _ = writeln!(out, "warning: {}", serde_json::to_string(w).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "warning: {}",
+            serde_json::to_string(w).unwrap_or_default()
+        );
     }
     for e in &events {
         let ev = e.event;
-        let _ = writeln!(out, "#{} PCR {} {} ({} bytes at offset {})", ev.number, ev.pcr, ev.event_type, ev.data.len(), ev.offset);
+        let _ = writeln!(
+            out,
+            "#{} PCR {} {} ({} bytes at offset {})",
+            ev.number,
+            ev.pcr,
+            ev.event_type,
+            ev.data.len(),
+            ev.offset
+        );
         for d in &ev.digests {
-            let name = d.algorithm.map_or_else(|| format!("{:#06x}", d.algorithm_id), |a| a.name().to_string());
+            let name = d.algorithm.map_or_else(
+                || format!("{:#06x}", d.algorithm_id),
+                |a| a.name().to_string(),
+            );
             let _ = writeln!(out, "    {name}: {}", hex::encode(&d.digest));
         }
         match (&e.decoded, &e.decode_error) {
@@ -128,7 +160,11 @@ fn hex_preview(data: &[u8]) -> String {
     if data.len() <= MAX {
         hex::encode(data)
     } else {
-        format!("{}... ({} bytes)", hex::encode(data.get(..MAX).unwrap_or_default()), data.len())
+        format!(
+            "{}... ({} bytes)",
+            hex::encode(data.get(..MAX).unwrap_or_default()),
+            data.len()
+        )
     }
 }
 
@@ -147,10 +183,22 @@ struct ReplayReport<'a> {
     mismatches: Option<&'a [replay::PcrMismatch]>,
 }
 
-fn report<'a>(log: &EventLog, r: &'a Replay, verified: Option<bool>, mismatches: Option<&'a [replay::PcrMismatch]>) -> ReplayReport<'a> {
-    let mut warnings: Vec<serde_json::Value> =
-        log.warnings.iter().filter_map(|w| serde_json::to_value(w).ok()).collect();
-    warnings.extend(r.warnings.iter().filter_map(|w| serde_json::to_value(w).ok()));
+fn report<'a>(
+    log: &EventLog,
+    r: &'a Replay,
+    verified: Option<bool>,
+    mismatches: Option<&'a [replay::PcrMismatch]>,
+) -> ReplayReport<'a> {
+    let mut warnings: Vec<serde_json::Value> = log
+        .warnings
+        .iter()
+        .filter_map(|w| serde_json::to_value(w).ok())
+        .collect();
+    warnings.extend(
+        r.warnings
+            .iter()
+            .filter_map(|w| serde_json::to_value(w).ok()),
+    );
     ReplayReport {
         format: log.format.name(),
         events: log.events.len() + usize::from(log.spec_id.is_some()),
@@ -174,7 +222,11 @@ fn replay_cmd(file: &Path, json: bool, expect: Option<&Path>) -> Result<(), Fail
     let log = load(file)?;
     let Some(expect) = expect else {
         let r = replay::replay(&log);
-        return if json { print_json(&report(&log, &r, None, None)) } else { print_text(&report(&log, &r, None, None), "") };
+        return if json {
+            print_json(&report(&log, &r, None, None))
+        } else {
+            print_text(&report(&log, &r, None, None), "")
+        };
     };
     let expected = load_expected(expect)?;
     match replay::verify(&log, &expected) {
@@ -212,7 +264,12 @@ fn print_text(rep: &ReplayReport<'_>, footer: &str) -> Result<(), Failure> {
     let _ = writeln!(out, "format: {}, {} events", rep.format, rep.events);
     for (alg, pcrs) in rep.banks.banks() {
         for (pcr, value) in pcrs {
-            let _ = writeln!(out, "{:>7} PCR {pcr:>2}: {}", alg.name(), hex::encode(value));
+            let _ = writeln!(
+                out,
+                "{:>7} PCR {pcr:>2}: {}",
+                alg.name(),
+                hex::encode(value)
+            );
         }
     }
     for q in &rep.quirks {

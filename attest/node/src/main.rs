@@ -15,7 +15,11 @@ pub const EXIT_VERDICT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "warrant", version, about = "Warrant: measured boot, sealing and attestation for locked-down nodes")]
+#[command(
+    name = "warrant",
+    version,
+    about = "Warrant: measured boot, sealing and attestation for locked-down nodes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,10 +43,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn input(message: impl Into<String>) -> Self {
-        Failure { code: EXIT_BAD_INPUT, message: message.into() }
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
+        }
     }
     pub fn verdict(message: impl Into<String>) -> Self {
-        Failure { code: EXIT_VERDICT_FAILED, message: message.into() }
+        Failure {
+            code: EXIT_VERDICT_FAILED,
+            message: message.into(),
+        }
     }
 }
 
@@ -63,7 +73,10 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
 pub fn emit(text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::input(format!("cannot write output: {e}"))),

@@ -1,5 +1,11 @@
 //! The `warrant eventlog` command as a user runs it: the built binary on real logs. Expected
 //! values come from `measure/testdata/eventlogs/expected.json` only.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -10,7 +16,10 @@ fn data() -> PathBuf {
 }
 
 fn warrant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warrant")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_warrant"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn manifest() -> serde_json::Map<String, Value> {
@@ -32,7 +41,11 @@ fn replay_json_reports_the_manifest_values() {
     for (name, entry) in manifest() {
         let file = data().join(&name);
         let out = warrant(&["eventlog", "replay", path(&file), "--json"]);
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["format"], entry["format"], "{name}");
         assert!(report["events"].as_u64().unwrap() > 0, "{name}");
@@ -55,7 +68,13 @@ fn replay_expect_exits_zero_on_match_and_one_naming_the_pcr_on_mismatch() {
         }
         let expect = dir.join(format!("{name}.json"));
         std::fs::write(&expect, entry["pcrs"].to_string()).unwrap();
-        let out = warrant(&["eventlog", "replay", path(&data().join(&name)), "--expect", path(&expect)]);
+        let out = warrant(&[
+            "eventlog",
+            "replay",
+            path(&data().join(&name)),
+            "--expect",
+            path(&expect),
+        ]);
         no_panic(&out);
         let stderr = String::from_utf8_lossy(&out.stderr);
         match entry["expect"].as_str().unwrap() {
@@ -63,7 +82,10 @@ fn replay_expect_exits_zero_on_match_and_one_naming_the_pcr_on_mismatch() {
             "replay-mismatch" => {
                 assert_eq!(out.status.code(), Some(1), "{name}");
                 assert!(stderr.contains("PCR 4 ("), "{name}: {stderr}");
-                assert!(stderr.contains("event 23 (EV_EFI_BOOT_SERVICES_APPLICATION)"), "{stderr}");
+                assert!(
+                    stderr.contains("event 23 (EV_EFI_BOOT_SERVICES_APPLICATION)"),
+                    "{stderr}"
+                );
             }
             other => panic!("{other}"),
         }
@@ -78,7 +100,14 @@ fn the_same_json_shape_round_trips_as_expectation() {
     let out = warrant(&["eventlog", "replay", path(&log), "--json"]);
     let report = dir.join("report.json");
     std::fs::write(&report, &out.stdout).unwrap();
-    let again = warrant(&["eventlog", "replay", path(&log), "--json", "--expect", path(&report)]);
+    let again = warrant(&[
+        "eventlog",
+        "replay",
+        path(&log),
+        "--json",
+        "--expect",
+        path(&report),
+    ]);
     assert_eq!(again.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["verified"], true);
@@ -102,7 +131,10 @@ fn bad_input_is_a_clear_error_with_status_two() {
     let real = std::fs::read(data().join("rhel8-uefi.bin")).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", real[..real.len() / 2 + 3].to_vec()),
-        ("garbage", b"this is not an event log at all, just text\n".to_vec()),
+        (
+            "garbage",
+            b"this is not an event log at all, just text\n".to_vec(),
+        ),
         ("oversized", {
             // The first event after the header claims 4 GiB of data.
             let mut b = real.clone();
@@ -128,11 +160,27 @@ fn bad_input_is_a_clear_error_with_status_two() {
     // A malformed expectation is bad input too, never a pass.
     let expect = dir.join("bad.json");
     std::fs::write(&expect, r#"{"sha256": {"0": "not hex"}}"#).unwrap();
-    let out = warrant(&["eventlog", "replay", path(&data().join("rhel8-uefi.bin")), "--expect", path(&expect)]);
+    let out = warrant(&[
+        "eventlog",
+        "replay",
+        path(&data().join("rhel8-uefi.bin")),
+        "--expect",
+        path(&expect),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::write(&expect, "{}").unwrap();
-    let out = warrant(&["eventlog", "replay", path(&data().join("rhel8-uefi.bin")), "--expect", path(&expect)]);
-    assert_eq!(out.status.code(), Some(2), "an empty expectation proves nothing");
+    let out = warrant(&[
+        "eventlog",
+        "replay",
+        path(&data().join("rhel8-uefi.bin")),
+        "--expect",
+        path(&expect),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an empty expectation proves nothing"
+    );
 }
 
 fn tempdir() -> PathBuf {

@@ -23,9 +23,9 @@ use crate::alg::HashAlg;
 use crate::codec::{CodecError, Reader};
 pub use decode::{DecodeError, EventData};
 pub use noaction::{SpecIdError, SpecIdEvent};
-pub use types::EventType;
 use serde::Serialize;
 use thiserror::Error;
+pub use types::EventType;
 
 /// Largest event data Warrant accepts, 16 MiB. Real events are at most a few hundred KiB (a db
 /// with many certificates); the cap bounds memory for a hostile log whose length field still
@@ -117,7 +117,11 @@ pub enum LogWarning {
     /// The Spec ID header's `eventSize` is smaller than the structure it holds (its vendor info
     /// runs past it). The structure's own length is used, as tpm2-tools does; the header is
     /// never extended into a PCR, so replay is unaffected.
-    SpecIdSizeMismatch { offset: usize, declared: u32, actual: usize },
+    SpecIdSizeMismatch {
+        offset: usize,
+        declared: u32,
+        actual: usize,
+    },
     /// Padding after the last event (a fixed-size firmware buffer), ignored.
     TrailingPadding { offset: usize, bytes: usize },
 }
@@ -148,7 +152,9 @@ pub enum ParseError {
         offset: usize,
         algorithm_id: u16,
     },
-    #[error("event {number} at offset {offset}: {size} bytes of event data exceed the {max}-byte limit")]
+    #[error(
+        "event {number} at offset {offset}: {size} bytes of event data exceed the {max}-byte limit"
+    )]
     EventTooLarge {
         number: usize,
         offset: usize,
@@ -218,7 +224,10 @@ impl EventLog {
             if event.event_type == EventType::EV_NO_ACTION
                 && event.data.starts_with(noaction::SPEC_ID_EVENT03)
             {
-                return Err(ParseError::SecondSpecId { number, offset: event.offset });
+                return Err(ParseError::SecondSpecId {
+                    number,
+                    offset: event.offset,
+                });
             }
             log.events.push(event);
             number += 1;
@@ -269,7 +278,12 @@ fn event_data<'a>(
     let size = r.u32_le("event data size")?;
     let len = usize::try_from(size).unwrap_or(usize::MAX);
     if len > MAX_EVENT_DATA {
-        return Err(ParseError::EventTooLarge { number, offset, size, max: MAX_EVENT_DATA });
+        return Err(ParseError::EventTooLarge {
+            number,
+            offset,
+            size,
+            max: MAX_EVENT_DATA,
+        });
     }
     Ok(r.take(len, "event data")?)
 }
@@ -307,18 +321,29 @@ fn parse_agile_event(
     let count = r.u32_le("digest count")?;
     let declared = spec.algorithms.len();
     if usize::try_from(count).map_or(true, |c| c > declared) {
-        return Err(ParseError::TooManyDigests { number, offset, count, declared });
+        return Err(ParseError::TooManyDigests {
+            number,
+            offset,
+            count,
+            declared,
+        });
     }
     let mut digests: Vec<EventDigest> = Vec::with_capacity(declared);
     for _ in 0..count {
         let algorithm_id = r.u16_le("digest algorithm")?;
-        let size = spec.digest_size(algorithm_id).ok_or(ParseError::UnknownAlgorithm {
-            number,
-            offset,
-            algorithm_id,
-        })?;
+        let size = spec
+            .digest_size(algorithm_id)
+            .ok_or(ParseError::UnknownAlgorithm {
+                number,
+                offset,
+                algorithm_id,
+            })?;
         if digests.iter().any(|d| d.algorithm_id == algorithm_id) {
-            return Err(ParseError::DuplicateDigest { number, offset, algorithm_id });
+            return Err(ParseError::DuplicateDigest {
+                number,
+                offset,
+                algorithm_id,
+            });
         }
         let digest = r.take(size, "digest")?.to_vec();
         digests.push(EventDigest {
@@ -329,7 +354,15 @@ fn parse_agile_event(
     }
     let data_offset = r.offset() + 4;
     let data = event_data(r, number, offset)?.to_vec();
-    Ok(Event { number, offset, pcr, event_type, digests, data, data_offset })
+    Ok(Event {
+        number,
+        offset,
+        pcr,
+        event_type,
+        digests,
+        data,
+        data_offset,
+    })
 }
 
 #[cfg(test)]
@@ -369,7 +402,10 @@ mod tests {
     }
 
     fn both(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
-        vec![(4, HashAlg::Sha1.hash(data)), (0xb, HashAlg::Sha256.hash(data))]
+        vec![
+            (4, HashAlg::Sha1.hash(data)),
+            (0xb, HashAlg::Sha256.hash(data)),
+        ]
     }
 
     #[test]
@@ -396,12 +432,15 @@ mod tests {
             let mut log = header();
             log.extend(agile_event(0, 4, &both(&[0; 4]), &[0; 4]));
             let end = log.len();
-            log.extend(std::iter::repeat(fill).take(37));
+            log.extend(std::iter::repeat_n(fill, 37));
             let parsed = EventLog::parse(&log).unwrap();
             assert_eq!(parsed.padding, 37);
             assert_eq!(
                 parsed.warnings,
-                vec![LogWarning::TrailingPadding { offset: end, bytes: 37 }]
+                vec![LogWarning::TrailingPadding {
+                    offset: end,
+                    bytes: 37
+                }]
             );
         }
     }
@@ -415,7 +454,10 @@ mod tests {
             match EventLog::parse(&log[..n]) {
                 Ok(l) => assert!(n == 0 || l.events.len() < 2, "prefix {n}"),
                 Err(ParseError::Codec(CodecError::Truncated { offset, .. }))
-                | Err(ParseError::SpecId(SpecIdError::Codec(CodecError::Truncated { offset, .. }))) => {
+                | Err(ParseError::SpecId(SpecIdError::Codec(CodecError::Truncated {
+                    offset,
+                    ..
+                }))) => {
                     assert!(offset <= n)
                 }
                 Err(e) => panic!("prefix {n}: unexpected {e}"),
@@ -430,7 +472,11 @@ mod tests {
         log.extend(agile_event(0, 4, &[(0x0010, vec![0; 20])], &[0; 4]));
         assert_eq!(
             EventLog::parse(&log),
-            Err(ParseError::UnknownAlgorithm { number: 1, offset: at, algorithm_id: 0x0010 })
+            Err(ParseError::UnknownAlgorithm {
+                number: 1,
+                offset: at,
+                algorithm_id: 0x0010
+            })
         );
     }
 
@@ -440,11 +486,28 @@ mod tests {
         let mut ev = agile_event(0, 4, &both(&[0; 4]), &[0; 4]);
         ev[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         log.extend(ev);
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::TooManyDigests { count: u32::MAX, .. })));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::TooManyDigests {
+                count: u32::MAX,
+                ..
+            })
+        ));
 
         let mut log = header();
-        log.extend(agile_event(0, 4, &[(4, vec![0; 20]), (4, vec![0; 20])], &[0; 4]));
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::DuplicateDigest { algorithm_id: 4, .. })));
+        log.extend(agile_event(
+            0,
+            4,
+            &[(4, vec![0; 20]), (4, vec![0; 20])],
+            &[0; 4],
+        ));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::DuplicateDigest {
+                algorithm_id: 4,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -454,7 +517,10 @@ mod tests {
         let size_at = ev.len() - 8;
         ev[size_at..size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         log.extend(ev);
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::EventTooLarge { size: u32::MAX, .. })));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::EventTooLarge { size: u32::MAX, .. })
+        ));
         // Within the cap but beyond the input: truncated, with the offset of the data.
         let mut log = header();
         let mut ev = agile_event(0, 4, &both(&[0; 4]), &[0; 4]);
@@ -462,7 +528,11 @@ mod tests {
         log.extend(ev);
         assert!(matches!(
             EventLog::parse(&log),
-            Err(ParseError::Codec(CodecError::Truncated { needed: 1000, remaining: 4, .. }))
+            Err(ParseError::Codec(CodecError::Truncated {
+                needed: 1000,
+                remaining: 4,
+                ..
+            }))
         ));
     }
 
@@ -472,23 +542,35 @@ mod tests {
         let mut log = header();
         let h = header();
         log.extend(agile_event(0, 3, &both(&h[32..]), &h[32..]));
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::SecondSpecId { number: 1, .. })));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::SecondSpecId { number: 1, .. })
+        ));
         // A header with a non-zero digest.
         let mut log = header();
         log[8] = 1;
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::SpecIdDigestNotZero { .. })));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::SpecIdDigestNotZero { .. })
+        ));
         // A header whose eventSize is larger than its structure.
         let mut log = header();
         let size = u32::from_le_bytes(log[28..32].try_into().unwrap());
         log[28..32].copy_from_slice(&(size + 2).to_le_bytes());
         log.extend_from_slice(&[0, 0]);
-        assert!(matches!(EventLog::parse(&log), Err(ParseError::Codec(CodecError::Trailing { count: 2, .. }))));
+        assert!(matches!(
+            EventLog::parse(&log),
+            Err(ParseError::Codec(CodecError::Trailing { count: 2, .. }))
+        ));
         // SHA-256 declared with a 20-byte digest.
         let mut log = header();
         log[32 + 28 + 6] = 20;
         assert!(matches!(
             EventLog::parse(&log),
-            Err(ParseError::SpecId(SpecIdError::WrongDigestSize { algorithm: HashAlg::Sha256, .. }))
+            Err(ParseError::SpecId(SpecIdError::WrongDigestSize {
+                algorithm: HashAlg::Sha256,
+                ..
+            }))
         ));
     }
 

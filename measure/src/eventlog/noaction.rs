@@ -58,7 +58,9 @@ pub enum SpecIdError {
     },
     #[error("Spec ID event at offset {offset} lists algorithm {algorithm_id:#06x} twice")]
     DuplicateAlgorithm { offset: usize, algorithm_id: u16 },
-    #[error("Spec ID event at offset {offset} gives algorithm {algorithm_id:#06x} a digest size of 0")]
+    #[error(
+        "Spec ID event at offset {offset} gives algorithm {algorithm_id:#06x} a digest size of 0"
+    )]
     ZeroDigestSize { offset: usize, algorithm_id: u16 },
 }
 
@@ -96,7 +98,9 @@ impl SpecIdEvent {
             .into());
         }
         if count == 0 {
-            return Err(SpecIdError::NoAlgorithms { offset: count_offset });
+            return Err(SpecIdError::NoAlgorithms {
+                offset: count_offset,
+            });
         }
         let mut algorithms: Vec<AlgorithmSize> = Vec::with_capacity(count);
         for _ in 0..count {
@@ -115,15 +119,27 @@ impl SpecIdEvent {
                 }
             }
             if digest_size == 0 {
-                return Err(SpecIdError::ZeroDigestSize { offset: at, algorithm_id });
+                return Err(SpecIdError::ZeroDigestSize {
+                    offset: at,
+                    algorithm_id,
+                });
             }
             if algorithms.iter().any(|a| a.algorithm_id == algorithm_id) {
-                return Err(SpecIdError::DuplicateAlgorithm { offset: at, algorithm_id });
+                return Err(SpecIdError::DuplicateAlgorithm {
+                    offset: at,
+                    algorithm_id,
+                });
             }
-            algorithms.push(AlgorithmSize { algorithm_id, algorithm, digest_size });
+            algorithms.push(AlgorithmSize {
+                algorithm_id,
+                algorithm,
+                digest_size,
+            });
         }
         let vendor_info_size = r.u8("SpecID vendorInfoSize")?;
-        let vendor_info = r.take(usize::from(vendor_info_size), "SpecID vendorInfo")?.to_vec();
+        let vendor_info = r
+            .take(usize::from(vendor_info_size), "SpecID vendorInfo")?
+            .to_vec();
         let used = r.offset() - base;
         let spec = SpecIdEvent {
             signature: c_string(signature),
@@ -184,7 +200,12 @@ impl Sp800155Event {
         let vendor_id = r.u32_le("SP800-155 VendorId")?;
         let reference_manifest_guid = r.guid("SP800-155 ReferenceManifestGuid")?;
         let rest = r.rest().to_vec();
-        Ok(Sp800155Event { signature, vendor_id, reference_manifest_guid, rest })
+        Ok(Sp800155Event {
+            signature,
+            vendor_id,
+            reference_manifest_guid,
+            rest,
+        })
     }
 }
 

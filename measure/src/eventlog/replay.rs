@@ -21,7 +21,7 @@
 //! value match is used, and the result reports it. A verified log exposes the events *as the
 //! quirks corrected them*, so policy sees exactly what the TPM recorded.
 
-use super::decode::{measured_bytes, EventData};
+use super::decode::{measured_bytes, measured_bytes_quirks, DigestQuirk, EventData};
 use super::noaction::STARTUP_LOCALITY;
 use super::{Event, EventDigest, EventLog, EventType};
 use crate::alg::HashAlg;
@@ -77,6 +77,14 @@ pub enum ReplayWarning {
         event_type: EventType,
         algorithm: HashAlg,
     },
+    /// The event's digest is not the hash PFP prescribes, but the hash a known firmware or
+    /// boot-loader deviation computes (see [`DigestQuirk`]): the data is consistent with the
+    /// digest, by a documented rule.
+    DigestRule {
+        event: usize,
+        event_type: EventType,
+        rule: DigestQuirk,
+    },
     /// The event has no digest for a bank of the log, so the bank cannot be replayed.
     MissingDigest { event: usize, algorithm: HashAlg },
     /// The log carries a bank Warrant cannot compute; it is not replayed.
@@ -117,7 +125,9 @@ fn log_banks(log: &EventLog, warnings: &mut Vec<ReplayWarning>) -> Vec<HashAlg> 
             .iter()
             .filter_map(|a| {
                 if a.algorithm.is_none() {
-                    warnings.push(ReplayWarning::UnsupportedBank { algorithm_id: a.algorithm_id });
+                    warnings.push(ReplayWarning::UnsupportedBank {
+                        algorithm_id: a.algorithm_id,
+                    });
                 }
                 a.algorithm
             })
@@ -164,7 +174,9 @@ fn startup_locality(events: &[Event], warnings: &mut Vec<ReplayWarning>) -> u8 {
         }
     }
     locality.unwrap_or_else(|| {
-        let hcrtm = events.iter().any(|e| e.event_type == EventType::EV_EFI_HCRTM_EVENT);
+        let hcrtm = events
+            .iter()
+            .any(|e| e.event_type == EventType::EV_EFI_HCRTM_EVENT);
         if hcrtm {
             4
         } else {
@@ -182,7 +194,10 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
 
     for ev in events {
         if let EventType::Unknown(t) = ev.event_type {
-            warnings.push(ReplayWarning::UnknownEventType { event: ev.number, event_type: t });
+            warnings.push(ReplayWarning::UnknownEventType {
+                event: ev.number,
+                event_type: t,
+            });
         }
         match ev.decode() {
             Ok(EventData::Unknown) | Ok(_) => {}
@@ -195,7 +210,10 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
             continue;
         }
         if ev.event_type == EventType::EV_SEPARATOR && ev.data != [0, 0, 0, 0] {
-            warnings.push(ReplayWarning::ErrorSeparator { event: ev.number, pcr: ev.pcr });
+            warnings.push(ReplayWarning::ErrorSeparator {
+                event: ev.number,
+                pcr: ev.pcr,
+            });
         }
         let measured = measured_bytes(ev.event_type, ev.pcr, &ev.data);
         for &alg in &banks {
@@ -203,23 +221,27 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
                 continue;
             }
             let Some(digest) = ev.digest(alg) else {
-                warnings.push(ReplayWarning::MissingDigest { event: ev.number, algorithm: alg });
+                warnings.push(ReplayWarning::MissingDigest {
+                    event: ev.number,
+                    algorithm: alg,
+                });
                 incomplete.push(alg);
                 continue;
             };
             if let Some(bytes) = &measured {
                 if alg.hash(bytes) != digest {
-                    warnings.push(ReplayWarning::DigestMismatch {
-                        event: ev.number,
-                        pcr: ev.pcr,
-                        event_type: ev.event_type,
-                        algorithm: alg,
-                    });
+                    let w = digest_warning(ev, alg, digest);
+                    // A rule explains the event in every bank: say so once.
+                    if !(matches!(w, ReplayWarning::DigestRule { .. }) && warnings.contains(&w)) {
+                        warnings.push(w);
+                    }
                 }
             }
-            let pcr = values.entry(alg).or_default().entry(ev.pcr).or_insert_with(|| {
-                reset_value(alg, ev.pcr, locality)
-            });
+            let pcr = values
+                .entry(alg)
+                .or_default()
+                .entry(ev.pcr)
+                .or_insert_with(|| reset_value(alg, ev.pcr, locality));
             alg.extend(pcr, digest);
         }
     }
@@ -232,8 +254,38 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
             out.set(alg, pcr, value);
         }
     }
-    let replayed_banks = banks.into_iter().filter(|a| !incomplete.contains(a)).collect();
-    Replay { banks: out, startup_locality: locality, replayed_banks, quirks, warnings }
+    let replayed_banks = banks
+        .into_iter()
+        .filter(|a| !incomplete.contains(a))
+        .collect();
+    Replay {
+        banks: out,
+        startup_locality: locality,
+        replayed_banks,
+        quirks,
+        warnings,
+    }
+}
+
+/// The warning for an event whose digest is not the hash of its [`measured_bytes`]: a named
+/// deviation when one explains the digest, a mismatch otherwise.
+fn digest_warning(ev: &Event, alg: HashAlg, digest: &[u8]) -> ReplayWarning {
+    measured_bytes_quirks(ev.event_type, ev.pcr, &ev.data)
+        .into_iter()
+        .find(|(_, bytes)| alg.hash(bytes) == digest)
+        .map_or(
+            ReplayWarning::DigestMismatch {
+                event: ev.number,
+                pcr: ev.pcr,
+                event_type: ev.event_type,
+                algorithm: alg,
+            },
+            |(rule, _)| ReplayWarning::DigestRule {
+                event: ev.number,
+                event_type: ev.event_type,
+                rule,
+            },
+        )
 }
 
 /// A PCR's value after TPM2_Startup: zeros, except PCR 0's last byte, which is the locality.
@@ -258,8 +310,11 @@ fn apply_quirks(log: &EventLog, quirks: &[Quirk]) -> (Vec<Event>, Vec<AppliedQui
         match quirk {
             Quirk::DuplicatedFinalEvents => {
                 if let Some(k) = duplicated_tail(&events) {
-                    let removed: Vec<usize> =
-                        events.split_off(events.len() - k).iter().map(|e| e.number).collect();
+                    let removed: Vec<usize> = events
+                        .split_off(events.len() - k)
+                        .iter()
+                        .map(|e| e.number)
+                        .collect();
                     applied.push(AppliedQuirk {
                         name: quirk,
                         description: format!(
@@ -300,9 +355,14 @@ fn apply_quirks(log: &EventLog, quirks: &[Quirk]) -> (Vec<Event>, Vec<AppliedQui
 fn duplicated_tail(events: &[Event]) -> Option<usize> {
     let n = events.len();
     (1..=n / 2).rev().find(|&k| {
-        let (a, b) = (&events[n - 2 * k..n - k], &events[n - k..]);
+        let (Some(a), Some(b)) = (events.get(n - 2 * k..n - k), events.get(n - k..)) else {
+            return false;
+        };
         a.iter().zip(b).all(|(x, y)| {
-            x.pcr == y.pcr && x.event_type == y.event_type && x.digests == y.digests && x.data == y.data
+            x.pcr == y.pcr
+                && x.event_type == y.event_type
+                && x.digests == y.digests
+                && x.data == y.data
         })
     })
 }
@@ -380,7 +440,10 @@ fn describe_mismatch(mismatches: &[PcrMismatch]) -> String {
         || "no event of the log extends it".to_string(),
         |(n, t)| {
             let list: Vec<String> = m.events.iter().map(|(n, _)| n.to_string()).collect();
-            format!("last extended by event {n} ({t}); events {}", list.join(", "))
+            format!(
+                "last extended by event {n} ({t}); events {}",
+                list.join(", ")
+            )
         },
     );
     format!(
@@ -425,10 +488,10 @@ fn mismatches(events: &[Event], replay: &Replay, expected: &PcrBanks) -> Vec<Pcr
     for (alg, pcrs) in expected.banks() {
         for (&pcr, want) in pcrs {
             let got = replay.replayed_banks.contains(&alg).then(|| {
-                replay
-                    .banks
-                    .get(alg, pcr)
-                    .map_or_else(|| reset_value(alg, pcr, replay.startup_locality), <[u8]>::to_vec)
+                replay.banks.get(alg, pcr).map_or_else(
+                    || reset_value(alg, pcr, replay.startup_locality),
+                    <[u8]>::to_vec,
+                )
             });
             if got.as_deref() != Some(want.as_slice()) {
                 out.push(PcrMismatch {
@@ -460,7 +523,11 @@ pub fn verify<'a>(log: &'a EventLog, expected: &PcrBanks) -> Result<VerifiedLog<
     let plain = replay(log);
     let first = mismatches(&log.events, &plain, expected);
     if first.is_empty() {
-        return Ok(VerifiedLog { log, events: log.events.clone(), replay: plain });
+        return Ok(VerifiedLog {
+            log,
+            events: log.events.clone(),
+            replay: plain,
+        });
     }
     let mut tried = Vec::new();
     let n = Quirk::ALL.len();
@@ -488,8 +555,15 @@ pub fn verify<'a>(log: &'a EventLog, expected: &PcrBanks) -> Result<VerifiedLog<
         }
         let r = replay_events(log, &events, applied);
         if mismatches(&events, &r, expected).is_empty() {
-            return Ok(VerifiedLog { log, events, replay: r });
+            return Ok(VerifiedLog {
+                log,
+                events,
+                replay: r,
+            });
         }
     }
-    Err(ReplayError::Mismatch { mismatches: first, quirks_tried: tried })
+    Err(ReplayError::Mismatch {
+        mismatches: first,
+        quirks_tried: tried,
+    })
 }
