@@ -139,7 +139,10 @@ mod tests {
     #[test]
     fn known_answers() {
         // FIPS 180-2 "abc" and GB/T 32905 "abc".
-        assert_eq!(hex::encode(HashAlg::Sha1.hash(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex::encode(HashAlg::Sha1.hash(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(
             hex::encode(HashAlg::Sha256.hash(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

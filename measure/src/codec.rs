@@ -167,7 +167,12 @@ mod tests {
         let err = r.u32_le("y").unwrap_err();
         assert_eq!(
             err,
-            CodecError::Truncated { offset: 104, what: "y", needed: 4, remaining: 1 }
+            CodecError::Truncated {
+                offset: 104,
+                what: "y",
+                needed: 4,
+                remaining: 1
+            }
         );
         // A failed read consumes nothing.
         assert_eq!(r.u8("z"), Ok(9));
@@ -179,7 +184,11 @@ mod tests {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 1, 2]);
         assert!(matches!(
             r.u32_le_prefixed("blob"),
-            Err(CodecError::Truncated { needed: 0xffff_ffff, remaining: 2, .. })
+            Err(CodecError::Truncated {
+                needed: 0xffff_ffff,
+                remaining: 2,
+                ..
+            })
         ));
     }
 
@@ -189,7 +198,11 @@ mod tests {
         r.u8("a").unwrap();
         assert_eq!(
             r.finish("s"),
-            Err(CodecError::Trailing { offset: 1, what: "s", count: 2 })
+            Err(CodecError::Trailing {
+                offset: 1,
+                what: "s",
+                count: 2
+            })
         );
     }
 
@@ -200,7 +213,10 @@ mod tests {
         let mut s = r.sub(2, "s").unwrap();
         assert_eq!(s.offset(), 11);
         s.u16_le("v").unwrap();
-        assert!(matches!(s.u8("w"), Err(CodecError::Truncated { offset: 13, .. })));
+        assert!(matches!(
+            s.u8("w"),
+            Err(CodecError::Truncated { offset: 13, .. })
+        ));
         assert_eq!(r.offset(), 13);
     }
 }

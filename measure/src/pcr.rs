@@ -77,8 +77,10 @@ impl PcrBanks {
             let pcrs = pcrs.as_object().ok_or(PcrError::NotAnObject)?;
             let entry = out.banks.entry(bank).or_default();
             for (index, value) in pcrs {
-                let pcr = parse_index(index)
-                    .ok_or_else(|| PcrError::BadIndex { bank, index: index.clone() })?;
+                let pcr = parse_index(index).ok_or_else(|| PcrError::BadIndex {
+                    bank,
+                    index: index.clone(),
+                })?;
                 let text = value.as_str().ok_or(PcrError::BadHex { bank, pcr })?;
                 let text = text.strip_prefix("0x").unwrap_or(text);
                 let bytes = hex::decode(text).map_err(|_| PcrError::BadHex { bank, pcr })?;
@@ -99,7 +101,10 @@ impl PcrBanks {
 
 /// A decimal PCR index without sign, spaces or leading zeros, at most [`MAX_PCR`].
 fn parse_index(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || (text.len() > 1 && text.starts_with('0')) {
+    if text.is_empty()
+        || !text.bytes().all(|b| b.is_ascii_digit())
+        || (text.len() > 1 && text.starts_with('0'))
+    {
         return None;
     }
     text.parse::<u32>().ok().filter(|i| *i <= MAX_PCR)
