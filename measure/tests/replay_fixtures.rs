@@ -280,5 +280,9 @@ fn data_that_does_not_match_its_digest_is_reported() {
             _ => None,
         })
         .collect();
-    assert_eq!(flagged, vec![ev.number; 3], "one warning per bank (sha1, sha256, sha384)");
+    assert_eq!(
+        flagged,
+        vec![ev.number; 3],
+        "one warning per bank (sha1, sha256, sha384)"
+    );
 }
