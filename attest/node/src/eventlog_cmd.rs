@@ -1,6 +1,6 @@
 //! `warrant eventlog show|replay`.
 
-use crate::{emit, print_json, read_file, Failure};
+use crate::{emit, load_expected, print_json, read_file, write_banks, Failure};
 use clap::Subcommand;
 use measure::eventlog::replay::{self, Replay, ReplayError};
 use measure::eventlog::{Event, EventData, EventLog};
@@ -210,14 +210,6 @@ fn report<'a>(
     }
 }
 
-fn load_expected(path: &Path) -> Result<PcrBanks, Failure> {
-    let bytes = read_file(path)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::input(format!("{}: not JSON: {e}", path.display())))?;
-    let banks = value.get("banks").unwrap_or(&value);
-    PcrBanks::from_json(banks).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
-}
-
 fn replay_cmd(file: &Path, json: bool, expect: Option<&Path>) -> Result<(), Failure> {
     let log = load(file)?;
     let Some(expect) = expect else {
@@ -262,16 +254,7 @@ fn replay_cmd(file: &Path, json: bool, expect: Option<&Path>) -> Result<(), Fail
 fn print_text(rep: &ReplayReport<'_>, footer: &str) -> Result<(), Failure> {
     let mut out = String::new();
     let _ = writeln!(out, "format: {}, {} events", rep.format, rep.events);
-    for (alg, pcrs) in rep.banks.banks() {
-        for (pcr, value) in pcrs {
-            let _ = writeln!(
-                out,
-                "{:>7} PCR {pcr:>2}: {}",
-                alg.name(),
-                hex::encode(value)
-            );
-        }
-    }
+    write_banks(&mut out, rep.banks);
     for q in &rep.quirks {
         let _ = writeln!(out, "quirk applied: {q}");
     }

@@ -1,6 +1,6 @@
 //! `warrant ima replay`.
 
-use crate::{emit, print_json, read_file, Failure};
+use crate::{emit, load_expected, print_json, read_file, write_banks, Failure};
 use clap::{Subcommand, ValueEnum};
 use measure::eventlog::EventLog;
 use measure::ima::boot_aggregate::{
@@ -225,14 +225,6 @@ fn from_banks(banks: &PcrBanks) -> BankPcrs {
     banks.banks().map(|(a, pcrs)| (a, pcrs.clone())).collect()
 }
 
-fn load_expected(path: &Path) -> Result<PcrBanks, Failure> {
-    let bytes = read_file(path)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::input(format!("{}: not JSON: {e}", path.display())))?;
-    let banks = value.get("banks").unwrap_or(&value);
-    PcrBanks::from_json(banks).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
-}
-
 fn replay_cmd(
     file: &Path,
     json: bool,
@@ -357,16 +349,7 @@ fn print_text(r: &Report<'_>) -> Result<(), Failure> {
         r.template_hashes.not_recomputable.len(),
         r.template_hashes.mismatches.len()
     );
-    for (alg, pcrs) in r.banks.banks() {
-        for (pcr, value) in pcrs {
-            let _ = writeln!(
-                out,
-                "{:>7} PCR {pcr:>2}: {}",
-                alg.name(),
-                hex::encode(value)
-            );
-        }
-    }
+    write_banks(&mut out, &r.banks);
     if let Some(check) = &r.boot_aggregate {
         let _ = writeln!(
             out,

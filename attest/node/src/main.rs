@@ -61,6 +61,32 @@ pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
 }
 
+/// Reads expected PCR values: `{"sha256": {"0": "<hex>"}}`, or a replay report whose "banks"
+/// member has that shape.
+pub fn load_expected(path: &std::path::Path) -> Result<measure::pcr::PcrBanks, Failure> {
+    let bytes = read_file(path)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Failure::input(format!("{}: not JSON: {e}", path.display())))?;
+    let banks = value.get("banks").unwrap_or(&value);
+    measure::pcr::PcrBanks::from_json(banks)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+/// One line per PCR value: `' sha256 PCR  7: <hex>'`.
+pub fn write_banks(out: &mut String, banks: &measure::pcr::PcrBanks) {
+    use std::fmt::Write as _;
+    for (alg, pcrs) in banks.banks() {
+        for (pcr, value) in pcrs {
+            let _ = writeln!(
+                out,
+                "{:>7} PCR {pcr:>2}: {}",
+                alg.name(),
+                hex::encode(value)
+            );
+        }
+    }
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(value)

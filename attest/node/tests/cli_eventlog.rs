@@ -7,33 +7,19 @@
     clippy::indexing_slicing
 )] // test code
 
+mod common;
+
+use common::{no_panic, path, tempdir, warrant};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measure/testdata/eventlogs")
-}
-
-fn warrant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warrant"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::testdata("eventlogs")
 }
 
 fn manifest() -> serde_json::Map<String, Value> {
     let text = std::fs::read_to_string(data().join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn no_panic(out: &Output) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
@@ -181,16 +167,4 @@ fn bad_input_is_a_clear_error_with_status_two() {
         Some(2),
         "an empty expectation proves nothing"
     );
-}
-
-fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "warrant-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

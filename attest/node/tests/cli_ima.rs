@@ -8,19 +8,14 @@
     clippy::indexing_slicing
 )] // test code
 
+mod common;
+
+use common::{path as s, tempdir, warrant};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../measure/testdata/ima")
-}
-
-fn warrant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warrant"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::testdata("ima")
 }
 
 fn json(name: &str) -> Value {
@@ -28,15 +23,9 @@ fn json(name: &str) -> Value {
 }
 
 fn write_tmp(name: &str, value: &Value) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("warrant-cli-ima-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+    let p = tempdir().join(name);
     std::fs::write(&p, value.to_string()).unwrap();
     p
-}
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
@@ -148,8 +137,7 @@ fn synthetic_lists_match_the_independent_implementation() {
 #[test]
 fn malformed_lists_are_clear_errors() {
     let good = std::fs::read(data().join("synthetic-main-le.bin")).unwrap();
-    let dir = std::env::temp_dir().join(format!("warrant-cli-ima-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempdir();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("truncated.bin", good[..good.len() - 7].to_vec()),
         ("huge-name.bin", {
