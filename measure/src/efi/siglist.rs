@@ -299,12 +299,6 @@ pub fn looks_like_der_certificate(data: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 pub(crate) mod tests {
     use super::*;
 

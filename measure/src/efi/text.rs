@@ -240,12 +240,6 @@ fn trim_end(bytes: &[u8], unit: usize) -> &[u8] {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

@@ -231,12 +231,6 @@ fn boolean_or_raw(r: &mut Reader<'_>) -> VariableValue {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::efi::guids;

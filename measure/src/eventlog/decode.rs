@@ -498,12 +498,6 @@ fn variable_parts(bytes: &[u8]) -> Option<VariableParts<'_>> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::efi::guids;

@@ -1,11 +1,5 @@
 //! Unit tests of the IMA parsers, template hashes, replay and boot aggregate. The lists here
 //! are built field by field following `ima_fs.c`; `testdata/ima/` holds real and generated ones.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use super::replay::BankPcrs;
 use super::*;
