@@ -582,4 +582,54 @@ mod tests {
         assert_eq!(parsed.events[0].event_type, EventType::Unknown(0x7777));
         assert_eq!(parsed.events[0].data, b"?");
     }
+
+    #[test]
+    fn startup_locality_and_hcrtm_set_pcr0_start() {
+        use super::replay::{replay, reset_value};
+        let zero = || vec![(4u16, vec![0u8; 20]), (0xb, vec![0u8; 32])];
+        let locality = |l: u8| {
+            let mut d = noaction::STARTUP_LOCALITY.to_vec();
+            d.push(l);
+            agile_event(0, 3, &zero(), &d)
+        };
+        let hcrtm = agile_event(0, 0x8000_0010, &both(b"HCRTM"), b"HCRTM");
+        let crtm = agile_event(0, 8, &both(b"v1"), b"v1");
+        let expect = |start: u8, digests: &[&[u8]]| {
+            let mut pcr = reset_value(HashAlg::Sha256, 0, start);
+            for d in digests {
+                HashAlg::Sha256.extend(&mut pcr, &HashAlg::Sha256.hash(d));
+            }
+            pcr
+        };
+        let run = |parts: &[&Vec<u8>]| {
+            let mut log = header();
+            for p in parts {
+                log.extend_from_slice(p);
+            }
+            let parsed = EventLog::parse(&log).unwrap();
+            let r = replay(&parsed);
+            (
+                r.startup_locality,
+                r.banks.get(HashAlg::Sha256, 0).unwrap().to_vec(),
+                r.warnings,
+            )
+        };
+        // Locality 3 from TPM2_Startup.
+        let (l, v, w) = run(&[&locality(3), &crtm]);
+        assert_eq!((l, v), (3, expect(3, &[b"v1"])));
+        assert!(w.is_empty());
+        // H-CRTM: locality 4 and the H-CRTM digest, then the rest.
+        let (l, v, _) = run(&[&locality(4), &hcrtm, &crtm]);
+        assert_eq!((l, v), (4, expect(4, &[b"HCRTM", b"v1"])));
+        // An H-CRTM event without a StartupLocality event still means locality 4.
+        let (l, v, _) = run(&[&hcrtm, &crtm]);
+        assert_eq!((l, v), (4, expect(4, &[b"HCRTM", b"v1"])));
+        // A StartupLocality event after PCR 0 was extended is ignored, and reported.
+        let (l, v, w) = run(&[&crtm, &locality(3)]);
+        assert_eq!((l, v), (0, expect(0, &[b"v1"])));
+        assert!(matches!(
+            w.as_slice(),
+            [replay::ReplayWarning::IgnoredStartupLocality { event: 2 }]
+        ));
+    }
 }
