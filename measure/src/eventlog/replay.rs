@@ -351,10 +351,17 @@ fn apply_quirks(log: &EventLog, quirks: &[Quirk]) -> (Vec<Event>, Vec<AppliedQui
     (events, applied)
 }
 
-/// The largest `k` such that the last `k` events repeat the `k` events just before them.
+/// Most events the duplicated-final-events quirk will consider repeated. The TCG2 Final Events
+/// table holds only what firmware logged between the OS's `GetEventLog()` and
+/// `ExitBootServices()`: a few dozen events in practice. The cap keeps the search bounded
+/// (at most `MAX_DUPLICATED_TAIL²/2` event comparisons) whatever the log.
+pub const MAX_DUPLICATED_TAIL: usize = 256;
+
+/// The largest `k` (at most [`MAX_DUPLICATED_TAIL`]) such that the last `k` events repeat the
+/// `k` events just before them.
 fn duplicated_tail(events: &[Event]) -> Option<usize> {
     let n = events.len();
-    (1..=n / 2).rev().find(|&k| {
+    (1..=(n / 2).min(MAX_DUPLICATED_TAIL)).rev().find(|&k| {
         let (Some(a), Some(b)) = (events.get(n - 2 * k..n - k), events.get(n - k..)) else {
             return false;
         };
