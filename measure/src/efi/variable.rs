@@ -231,7 +231,7 @@ fn boolean_or_raw(r: &mut Reader<'_>) -> VariableValue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::efi::guids;
 

@@ -504,15 +504,7 @@ mod tests {
     use crate::efi::variable::VariableValue;
     use EventType as T;
 
-    fn var(vendor: crate::efi::Guid, name: &str, data: &[u8]) -> Vec<u8> {
-        let units: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let mut v = vendor.0.to_vec();
-        v.extend(u64::try_from(units.len() / 2).unwrap().to_le_bytes());
-        v.extend(u64::try_from(data.len()).unwrap().to_le_bytes());
-        v.extend(units);
-        v.extend(data);
-        v
-    }
+    use crate::efi::variable::tests::var;
 
     #[test]
     fn strings_and_separators() {
