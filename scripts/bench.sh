@@ -5,6 +5,7 @@
 #   scripts/bench.sh [--iterations N] [--file LOG]
 #
 # Results and how to read them: docs/benchmarks.md. Not part of scripts/test.sh.
+# The dm-verity benchmark (warrant verity vs veritysetup, 1 GiB image) is scripts/bench-verity.sh.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Warrant's end-to-end demo on embedded defaults. For now: the event-log core on real logs.
+# Warrant's end-to-end demo on embedded defaults. For now: the measurement core.
 #   1. replay a real firmware log (a RHEL 8 VM with Secure Boot) into every PCR bank,
 #   2. verify it against the PCR values recorded for that boot,
-#   3. catch a log of another boot (Arch Linux, different kernel) claiming the same PCRs.
+#   3. catch a log of another boot (Arch Linux, different kernel) claiming the same PCRs,
+#   5. build the dm-verity tree of a read-only image (as veritysetup would) and catch a change,
+#   6. predict the PCR 11 value of a UKI built on Debian's systemd-stub before it ever boots.
 # Later issues grow this into: swtpm, sealing, attestation and join.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +42,25 @@ echo "== 4. Every bundled real log, replayed"
 for f in "$DATA"/*.bin; do
   printf '%-34s %s\n' "$(basename "$f")" "$($W eventlog replay "$f" --json | jq -c '{format, events, banks: (.banks | keys)}')"
 done
+echo
+echo "== 5. A read-only root image: its dm-verity tree, then a changed byte"
+head -c $((8 << 20)) /dev/urandom > "$TMP/root.img"
+$W verity format "$TMP/root.img" "$TMP/root.verity" --salt - --uuid 00000000-0000-0000-0000-000000000001 --json > "$TMP/verity.json"
+ROOT=$(jq -r .root_hash "$TMP/verity.json")
+echo "   root hash (warrant):     $ROOT"
+echo "   root hash (veritysetup): $(veritysetup format "$TMP/root.img" "$TMP/root.vs" --salt - --uuid 00000000-0000-0000-0000-000000000001 | sed -n 's/^Root hash:[[:space:]]*//p')"
+cmp "$TMP/root.verity" "$TMP/root.vs" && echo "   hash trees identical, byte for byte"
+$W verity verify "$TMP/root.img" "$TMP/root.verity" "$ROOT" | tail -n 1
+printf 'X' | dd of="$TMP/root.img" bs=1 seek=$((5 << 20)) conv=notrunc status=none
+if $W verity verify "$TMP/root.img" "$TMP/root.verity" "$ROOT" 2> "$TMP/err"; then
+  echo "demo FAILED: a modified image verified" >&2
+  exit 1
+fi
+echo "   after changing one byte: $(cat "$TMP/err")"
+
+echo
+echo "== 6. A UKI on Debian's systemd-stub: PCR 11 predicted before it boots"
+$W uki inspect measure/testdata/uki/uki.efi | head -n 14
+$W uki predict-pcr11 measure/testdata/uki/uki.efi --bank sha256
 echo
 echo "demo OK"

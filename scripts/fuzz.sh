@@ -56,6 +56,19 @@ ima=(measure/testdata/ima/*)
 seed eventlog "${logs[@]}"
 seed ima_binary "${ima[@]}"
 seed ima_ascii "${ima[@]}"
+seed uki measure/testdata/uki/uki.efi
+# verity_superblock: the first 4 KiB of hash devices veritysetup made, in a few configurations.
+if command -v veritysetup >/dev/null; then
+  vtmp=$(mktemp -d)
+  head -c 65536 /dev/zero >"$vtmp/data"
+  for opts in "" "--hash=sha1 --salt=-" "--hash=sha512 --data-block-size=512 --hash-block-size=1024"; do
+    # shellcheck disable=SC2086
+    veritysetup format $opts "$vtmp/data" "$vtmp/hash" >/dev/null
+    head -c 4096 "$vtmp/hash" >"$vtmp/sb-$(echo "$opts" | sha1sum | cut -c1-8)"
+  done
+  seed verity_superblock "$vtmp"/sb-*
+  rm -rf "$vtmp"
+fi
 
 # event_data takes `type (u32 LE) || pcr (u32 LE) || data`: cut every event of every fixture log
 # into one seed. Framing per TCG PC Client PFP 1.06 section 10.2; a log that does not frame

@@ -8,8 +8,10 @@ PACKAGES=(
   pkg-config build-essential libtss2-dev protobuf-compiler libsqlite3-dev
   # the software TPM and the reference TPM tools (tpm2_eventlog is the benchmark's reference)
   swtpm swtpm-tools tpm2-tools
-  # LUKS2 and dm-verity on plain files
+  # LUKS2 and dm-verity on plain files (veritysetup is in cryptsetup-bin)
   cryptsetup-bin
+  # UKIs: systemd's EFI stub, objcopy to assemble them, systemd-measure (in systemd) to compare
+  systemd-boot-efi binutils systemd openssl
   # misc used by scripts
   jq xxd
 )

@@ -1,8 +1,10 @@
 //! # measure: Warrant's measured-boot core (pure)
 //!
 //! This crate turns the bytes a machine produces while booting into typed, checkable values:
-//! TCG firmware event logs ([`eventlog`]), IMA measurement lists ([`ima`]), and PCR arithmetic
-//! ([`alg`], [`pcr`]). It never opens a file, reads the clock or the environment, or talks to a
+//! TCG firmware event logs ([`eventlog`]), IMA measurement lists ([`ima`]), PCR arithmetic
+//! ([`alg`], [`pcr`]), dm-verity hash trees of the read-only root ([`verity`]), and Unified
+//! Kernel Images with the PCR 11 value their stub will produce and the signed PCR policies that
+//! keep sealed disks unlocking across updates ([`uki`]). It never opens a file, reads the clock or the environment, or talks to a
 //! TPM: callers hand it bytes and it returns values or typed errors. The verifier is built on it
 //! and is therefore tested with no TPM at all.
 //!
@@ -23,6 +25,8 @@ pub mod efi;
 pub mod eventlog;
 pub mod ima;
 pub mod pcr;
+pub mod uki;
+pub mod verity;
 
 pub use alg::HashAlg;
 

@@ -5,6 +5,8 @@
 
 mod eventlog_cmd;
 mod ima_cmd;
+mod uki_cmd;
+mod verity_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +35,12 @@ enum Command {
     /// Linux IMA measurement lists.
     #[command(subcommand)]
     Ima(ima_cmd::ImaCommand),
+    /// dm-verity hash trees of read-only images.
+    #[command(subcommand)]
+    Verity(verity_cmd::VerityCommand),
+    /// Unified Kernel Images: sections, PCR 11 prediction, signed PCR policies.
+    #[command(subcommand)]
+    Uki(uki_cmd::UkiCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -114,6 +122,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eventlog(cmd) => eventlog_cmd::run(cmd),
         Command::Ima(cmd) => ima_cmd::run(cmd),
+        Command::Verity(cmd) => verity_cmd::run(cmd),
+        Command::Uki(cmd) => uki_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
