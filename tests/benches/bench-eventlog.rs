@@ -175,25 +175,6 @@ fn cli_unusable(warrant: &Path, command: &str, file: &Path) -> Option<String> {
     }
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [flag, n, program, rest @ ..] = args.as_slice() {
@@ -233,7 +214,7 @@ fn main() -> Res<()> {
     println!(
         "machine: {} logical CPUs, {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model()
+        tests::cpu_model()
     );
 
     let mut rows = vec![in_process(&bytes, iterations)?];
@@ -253,7 +234,7 @@ fn main() -> Res<()> {
             }),
         }
     }
-    let reference = match which("tpm2_eventlog") {
+    let reference = match tests::which("tpm2_eventlog") {
         Some(t) => {
             let t = t
                 .to_str()
@@ -277,7 +258,7 @@ fn main() -> Res<()> {
             None
         }
     };
-    if let Some(t) = which("true") {
+    if let Some(t) = tests::which("true") {
         let t = t.to_str().ok_or("true path is not UTF-8")?.to_string();
         let mut row = spawned("/bin/true, spawned per run", iterations, &t, &[])?;
         row.note = Some("spawn cost alone; not subtracted".into());

@@ -127,25 +127,6 @@ fn root_from(text: &str) -> Res<String> {
         .to_string())
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn sha_ni() -> bool {
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|s| {
         s.lines()
@@ -204,7 +185,7 @@ fn main() -> Res<()> {
         )
         .into());
     }
-    let veritysetup = which("veritysetup")
+    let veritysetup = tests::which("veritysetup")
         .ok_or("veritysetup not on PATH (scripts/install-deps.sh installs cryptsetup-bin)")?;
 
     let scratch = Scratch(dir.join(format!("warrant-bench-verity-{}", std::process::id())));
@@ -224,7 +205,7 @@ fn main() -> Res<()> {
     println!(
         "machine: {} logical CPUs, {}, SHA extensions (sha_ni): {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu_model(),
+        tests::cpu_model(),
         if sha_ni() { "yes" } else { "no" }
     );
     let version = run(&veritysetup, &["--version"])?;
