@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod swtpm;
+
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     // `tests/` is a direct child of the workspace root.
