@@ -57,6 +57,8 @@ seed eventlog "${logs[@]}"
 seed ima_binary "${ima[@]}"
 seed ima_ascii "${ima[@]}"
 seed uki measure/testdata/uki/uki.efi
+seed ek_chain policy/testdata/ek/swtpm/*.der policy/testdata/ek/synthetic/*.der
+seed tpm2_attest measure/testdata/quote/*
 # verity_superblock: the first 4 KiB of hash devices veritysetup made, in a few configurations.
 if command -v veritysetup >/dev/null; then
   vtmp=$(mktemp -d)

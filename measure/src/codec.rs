@@ -123,6 +123,9 @@ impl<'a> Reader<'a> {
     pub fn u32_be(&mut self, what: &'static str) -> Result<u32, CodecError> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
+    pub fn u64_be(&mut self, what: &'static str) -> Result<u64, CodecError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
     /// A 16-byte GUID in its on-disk (mixed-endian) form.
     pub fn guid(&mut self, what: &'static str) -> Result<crate::efi::Guid, CodecError> {
         Ok(crate::efi::Guid(self.array(what)?))

@@ -20,11 +20,13 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod cel;
 pub mod codec;
 pub mod efi;
 pub mod eventlog;
 pub mod ima;
 pub mod pcr;
+pub mod tpm2;
 pub mod uki;
 pub mod verity;
 

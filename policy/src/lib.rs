@@ -8,3 +8,4 @@
 //! Trust assumption: every input that reaches an appraisal function has already been verified
 //! (for example a replayed event log that matched quoted PCRs). The types enforce that.
 #![forbid(unsafe_code)]
+pub mod ek;

@@ -5,6 +5,7 @@
 
 mod eventlog_cmd;
 mod ima_cmd;
+mod tpm_cmd;
 mod uki_cmd;
 mod verity_cmd;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Unified Kernel Images: sections, PCR 11 prediction, signed PCR policies.
     #[command(subcommand)]
     Uki(uki_cmd::UkiCommand),
+    /// The TPM: PCRs, endorsement key, attestation key, quotes.
+    #[command(subcommand)]
+    Tpm(tpm_cmd::TpmCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Ima(cmd) => ima_cmd::run(cmd),
         Command::Verity(cmd) => verity_cmd::run(cmd),
         Command::Uki(cmd) => uki_cmd::run(cmd),
+        Command::Tpm(cmd) => tpm_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

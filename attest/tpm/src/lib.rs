@@ -4,3 +4,33 @@
 //! speaks Warrant's own types (bytes, PCR values from `measure`), never `tss_esapi` types.
 //! A repository test (`tests/tests/deps.rs`) fails if the verifier, `measure`, `policy` or `proto`
 //! ever reaches `tss-esapi` through any dependency path.
+//!
+//! ## Design
+//! - [`Tpm::open`] takes an explicit TCTI string ([`tcti`]); there is no global context, no
+//!   lock and no environment lookup here (only `main` reads the environment).
+//! - Every transient object and session is flushed, and every ESYS reference to a persistent
+//!   object closed, by a guard when it goes out of scope.
+//! - What leaves the crate is bytes and `measure` types: PCR values as
+//!   [`measure::pcr::PcrBanks`], quotes as marshalled `TPMS_ATTEST` and `TPMT_SIGNATURE`,
+//!   keys as DER `SubjectPublicKeyInfo` and marshalled `TPM2B_PUBLIC`, certificates as DER.
+//! - Commands that carry secrets (ActivateCredential) run in an HMAC session salted with the
+//!   EK, with AES-128-CFB parameter encryption.
+//! - PCR extensions are recorded in Warrant's own measurement log in the TCG Canonical Event
+//!   Log JSON format ([`cel`]), whose replay reproduces the PCRs.
+//!
+//! ## Trust assumptions
+//! Nothing read from the TPM here is trusted by this crate's callers on its own: a quote is
+//! verified by the verifier (the `measure` crate) against an AK it has bound to an EK whose
+//! certificate chain `policy::ek` checked. This crate only makes sure that what it returns is
+//! what the TPM said, and that a quote's PCR values match its quoted digest.
+
+pub use measure::cel;
+mod device;
+mod guard;
+pub mod tcti;
+
+pub use device::{
+    read_log, split_der_certificates, AkAlg, AkBlobs, AkPublic, AkRef, CredentialSecret, EkAlg,
+    NvCertificate, Quote, Tpm, TpmError, TssError, DEFAULT_AK_HANDLE, EK_CERT_INDICES,
+    EK_CHAIN_FIRST, EK_CHAIN_LAST, QUOTE_ATTEMPTS,
+};
