@@ -1,4 +1,5 @@
-//! `warrant tpm pcrs|extend|ek|ak|quote`: the TPM through the `tpm` crate (see docs/tpm.md).
+//! `warrant tpm pcrs|extend|ek|ak|quote|seal|unseal`: the TPM through the `tpm` crate (see
+//! docs/tpm.md and docs/sealing.md).
 
 use crate::{emit, print_json, read_file, write_banks, Failure};
 use clap::{Args, Subcommand, ValueEnum};
@@ -6,7 +7,10 @@ use measure::alg::HashAlg;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use tpm::{AkAlg, AkRef, EkAlg, Tpm, TpmError};
+use tpm::{
+    AkAlg, AkRef, EkAlg, SealError, SealPolicy, SealedBlob, SignedPcrPolicy, Tpm, TpmError,
+    Zeroizing,
+};
 
 /// The default TCTI: the kernel's TPM resource manager.
 pub const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
@@ -114,6 +118,47 @@ pub enum TpmCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seal a secret (at most 128 bytes) to PCR values (or to a policy key) under the SRK.
+    Seal {
+        #[command(flatten)]
+        tcti: TctiArg,
+        /// PCRs of the policy, e.g. 7,11.
+        #[arg(long, value_delimiter = ',', required = true)]
+        pcrs: Vec<u32>,
+        /// PCR bank of the policy.
+        #[arg(long, default_value = "sha256")]
+        bank: String,
+        /// Seal to PolicyAuthorize by this RSA public key (PEM "PUBLIC KEY") instead of the
+        /// current PCR values: any PCR policy it signs (systemd .pcrsig) unseals.
+        #[arg(long, value_name = "PUB.pem")]
+        policy_key: Option<PathBuf>,
+        /// Seal PCR to this value (hex) instead of its current one, e.g. the predicted value
+        /// for the next boot: PCR=HEX; repeatable.
+        #[arg(long = "value", value_name = "PCR=HEX", value_parser = parse_value)]
+        values: Vec<(u32, Vec<u8>)>,
+        /// Also require a PIN: read from $WARRANT_PIN, else from standard input.
+        #[arg(long)]
+        pin: bool,
+        /// The secret to seal.
+        input: PathBuf,
+        /// Where to write the sealed blob (JSON).
+        sealed: PathBuf,
+    },
+    /// Unseal a blob written by `warrant tpm seal`; OUT is written only on success (mode 0600).
+    Unseal {
+        #[command(flatten)]
+        tcti: TctiArg,
+        /// The sealed blob.
+        sealed: PathBuf,
+        /// For a signed policy: the signed PCR policies (systemd .pcrsig JSON).
+        #[arg(long, value_name = "PCRSIG.json")]
+        signature: Option<PathBuf>,
+        /// The blob needs a PIN: read from $WARRANT_PIN, else from standard input.
+        #[arg(long)]
+        pin: bool,
+        /// Where to write the secret.
+        out: PathBuf,
+    },
 }
 
 fn parse_handle(text: &str) -> Result<u32, String> {
@@ -163,7 +208,205 @@ pub fn run(cmd: TpmCommand) -> Result<(), Failure> {
             out_dir.as_deref(),
             json,
         ),
+        TpmCommand::Seal {
+            tcti,
+            pcrs,
+            bank,
+            policy_key,
+            values,
+            pin,
+            input,
+            sealed,
+        } => seal(
+            &tcti.tcti,
+            SealPolicy {
+                bank: HashAlg::Sha256,
+                pcrs,
+                signed_by: None,
+                values,
+            },
+            &bank,
+            policy_key.as_deref(),
+            pin,
+            &input,
+            &sealed,
+        ),
+        TpmCommand::Unseal {
+            tcti,
+            sealed,
+            signature,
+            pin,
+            out,
+        } => unseal(&tcti.tcti, &sealed, signature.as_deref(), pin, &out),
     }
+}
+
+/// A sealing error: a refusal the user acts on (policy, PIN, TPM) is exit 1, the rest 2.
+fn seal_failure(e: SealError) -> Failure {
+    match e {
+        SealError::PcrMismatch { .. }
+        | SealError::DifferentTpm
+        | SealError::WrongPin
+        | SealError::Lockout { .. }
+        | SealError::NoSignatureForThisBoot { .. }
+        | SealError::WrongSigner => Failure::verdict(e.to_string()),
+        _ => Failure::input(e.to_string()),
+    }
+}
+
+/// The PIN, from $WARRANT_PIN or else standard input (one trailing newline removed).
+fn read_pin() -> Result<Zeroizing<Vec<u8>>, Failure> {
+    use std::io::Read as _;
+    let mut pin = match std::env::var_os("WARRANT_PIN") {
+        Some(v) => Zeroizing::new(v.into_encoded_bytes()),
+        None => {
+            let mut buf = Zeroizing::new(Vec::new());
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::input(format!("reading the PIN from stdin: {e}")))?;
+            buf
+        }
+    };
+    if pin.ends_with(b"\n") {
+        pin.pop();
+        if pin.ends_with(b"\r") {
+            pin.pop();
+        }
+    }
+    if pin.is_empty() {
+        return Err(Failure::input(
+            "--pin: the PIN is empty (set WARRANT_PIN or write it to stdin)",
+        ));
+    }
+    Ok(pin)
+}
+
+/// The DER body of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
+fn public_key_der(path: &Path) -> Result<Vec<u8>, Failure> {
+    use base64::Engine as _;
+    let text = read_file(path)?;
+    let text = String::from_utf8(text)
+        .map_err(|_| Failure::input(format!("{}: not PEM", path.display())))?;
+    let bad = || {
+        Failure::input(format!(
+            "{}: not a PEM \"PUBLIC KEY\" (convert with `openssl pkey -pubout`)",
+            path.display()
+        ))
+    };
+    let body = text
+        .split_once("-----BEGIN PUBLIC KEY-----")
+        .and_then(|(_, rest)| rest.split_once("-----END PUBLIC KEY-----"))
+        .map(|(body, _)| body)
+        .ok_or_else(bad)?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| bad())
+}
+
+#[derive(serde::Deserialize)]
+struct PcrSigEntry {
+    pcrs: Vec<u32>,
+    pkfp: String,
+    pol: String,
+    sig: String,
+}
+
+/// The entries of `bank` in a systemd `.pcrsig` JSON file.
+fn read_pcrsig(path: &Path, bank: HashAlg) -> Result<Vec<SignedPcrPolicy>, Failure> {
+    use base64::Engine as _;
+    let bad = |what: &str| Failure::input(format!("{}: {what}", path.display()));
+    let bytes = read_file(path)?;
+    let mut all: std::collections::BTreeMap<String, Vec<PcrSigEntry>> =
+        serde_json::from_slice(&bytes).map_err(|e| bad(&format!("not a .pcrsig JSON: {e}")))?;
+    let entries = all.remove(bank.name()).unwrap_or_default();
+    entries
+        .into_iter()
+        .map(|e| {
+            Ok(SignedPcrPolicy {
+                pcrs: e.pcrs,
+                pkfp: hex::decode(&e.pkfp).map_err(|_| bad("pkfp is not hex"))?,
+                pol: hex::decode(&e.pol).map_err(|_| bad("pol is not hex"))?,
+                sig: base64::engine::general_purpose::STANDARD
+                    .decode(&e.sig)
+                    .map_err(|_| bad("sig is not base64"))?,
+            })
+        })
+        .collect()
+}
+
+/// Writes a secret with mode 0600.
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |e: std::io::Error| Failure::input(format!("{}: {e}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn parse_value(text: &str) -> Result<(u32, Vec<u8>), String> {
+    let (pcr, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected PCR=HEX"))?;
+    let pcr = pcr.parse().map_err(|e| format!("{pcr:?}: {e}"))?;
+    let value = hex::decode(value).map_err(|e| format!("{value:?}: {e}"))?;
+    Ok((pcr, value))
+}
+
+/// `policy.bank` and `policy.signed_by` are set here from `bank` and `policy_key`.
+fn seal(
+    tcti: &str,
+    mut policy: SealPolicy,
+    bank: &str,
+    policy_key: Option<&Path>,
+    pin: bool,
+    input: &Path,
+    sealed: &Path,
+) -> Result<(), Failure> {
+    let bank = HashAlg::from_name(bank).ok_or_else(|| {
+        Failure::input(format!(
+            "unknown bank {bank:?} (known: sha1, sha256, sha384, sha512, sm3_256)"
+        ))
+    })?;
+    let signed_by = policy_key.map(public_key_der).transpose()?;
+    let secret = Zeroizing::new(read_file(input)?);
+    let pin = if pin { Some(read_pin()?) } else { None };
+    let mut tpm = open(tcti)?;
+    policy.bank = bank;
+    policy.signed_by = signed_by;
+    let blob = tpm
+        .seal(&secret, &policy, pin.as_deref().map(Vec::as_slice))
+        .map_err(seal_failure)?;
+    std::fs::write(sealed, blob.to_json())
+        .map_err(|e| Failure::input(format!("{}: {e}", sealed.display())))
+}
+
+fn unseal(
+    tcti: &str,
+    sealed: &Path,
+    signature: Option<&Path>,
+    pin: bool,
+    out: &Path,
+) -> Result<(), Failure> {
+    let blob = SealedBlob::from_json(&read_file(sealed)?)
+        .map_err(|e| Failure::input(format!("{}: {e}", sealed.display())))?;
+    let signatures = signature
+        .map(|p| read_pcrsig(p, blob.bank))
+        .transpose()?
+        .unwrap_or_default();
+    let pin = if pin { Some(read_pin()?) } else { None };
+    let mut tpm = open(tcti)?;
+    let secret = tpm
+        .unseal(&blob, pin.as_deref().map(Vec::as_slice), &signatures)
+        .map_err(seal_failure)?;
+    write_secret(out, &secret)
 }
 
 /// A TPM error as a failure: bad input (exit 2) for everything here, since none of these

@@ -115,7 +115,7 @@ pub enum TpmError {
     },
 }
 
-fn cmd(op: &'static str) -> impl FnOnce(tss_esapi::Error) -> TpmError {
+pub(crate) fn cmd(op: &'static str) -> impl FnOnce(tss_esapi::Error) -> TpmError {
     move |e| TpmError::Command {
         op,
         source: TssError(e),
@@ -246,7 +246,7 @@ fn from_hashing(alg: HashingAlgorithm) -> Result<HashAlg, TpmError> {
     HashAlg::from_tpm_alg_id(id).ok_or(TpmError::UnknownBank { alg_id: id })
 }
 
-fn slot(pcr: u32) -> Result<PcrSlot, TpmError> {
+pub(crate) fn slot(pcr: u32) -> Result<PcrSlot, TpmError> {
     if pcr > MAX_PCR {
         return Err(TpmError::PcrOutOfRange { pcr });
     }
@@ -268,7 +268,7 @@ fn persistent(handle: u32) -> Result<PersistentTpmHandle, TpmError> {
 /// `tpmKey` = the salt key), using AES-128-CFB parameter encryption both ways: the first
 /// `TPM2B` parameter of the command and of the response travel encrypted under a key that
 /// only this process and the TPM know. The session is flushed when the guard drops.
-fn salted_session(
+pub(crate) fn salted_session(
     ctx: &mut Context,
     salt_key: KeyHandle,
 ) -> Result<(Guard<'_>, AuthSession), TpmError> {
@@ -350,7 +350,7 @@ fn load_ek(ctx: &mut Context, alg: EkAlg) -> Result<(Guard<'_>, KeyHandle), TpmE
     ))
 }
 
-fn public_to_tpm2b(public: &Public) -> Result<Vec<u8>, TpmError> {
+pub(crate) fn public_to_tpm2b(public: &Public) -> Result<Vec<u8>, TpmError> {
     PublicBuffer::try_from(public.clone())
         .and_then(|b| b.marshall())
         .map_err(cmd("marshal TPM2B_PUBLIC"))
@@ -364,7 +364,7 @@ fn public_from_tpm2b(bytes: &[u8]) -> Result<Public, TpmError> {
     Public::try_from(buffer).map_err(bad)
 }
 
-fn private_to_tpm2b(private: &Private) -> Vec<u8> {
+pub(crate) fn private_to_tpm2b(private: &Private) -> Vec<u8> {
     let v = private.value();
     let mut out = Vec::with_capacity(v.len() + 2);
     // A Private never exceeds TPM2B_PRIVATE's buffer size, far below u16::MAX.
@@ -470,6 +470,11 @@ impl Tpm {
 
     pub fn tcti(&self) -> &Tcti {
         &self.tcti
+    }
+
+    /// The ESYS context, for the crate's other modules (sealing).
+    pub(crate) fn context(&mut self) -> &mut Context {
+        &mut self.ctx
     }
 
     /// The allocated PCR banks (TPM2_GetCapability(TPM_CAP_PCRS), Part 3 section 30.2).

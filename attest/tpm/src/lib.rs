@@ -15,6 +15,10 @@
 //!   keys as DER `SubjectPublicKeyInfo` and marshalled `TPM2B_PUBLIC`, certificates as DER.
 //! - Commands that carry secrets (ActivateCredential) run in an HMAC session salted with the
 //!   EK, with AES-128-CFB parameter encryption.
+//! - [`seal`] seals small secrets under the SRK (TCG default ECC P-256 storage key) to a
+//!   PolicyPCR policy or a signed one (PolicyAuthorize, systemd `.pcrsig`), optionally with a
+//!   PIN (PolicyAuthValue); Create and Unseal run in SRK-salted sessions with AES-128-CFB
+//!   parameter encryption, and unsealed secrets come back in `Zeroizing` (docs/sealing.md).
 //! - PCR extensions are recorded in Warrant's own measurement log in the TCG Canonical Event
 //!   Log JSON format ([`cel`]), whose replay reproduces the PCRs.
 //!
@@ -27,6 +31,7 @@
 pub use measure::cel;
 mod device;
 mod guard;
+pub mod seal;
 pub mod tcti;
 
 pub use device::{
@@ -34,3 +39,6 @@ pub use device::{
     NvCertificate, Quote, Tpm, TpmError, TssError, DEFAULT_AK_HANDLE, EK_CERT_INDICES,
     EK_CHAIN_FIRST, EK_CHAIN_LAST, QUOTE_ATTEMPTS,
 };
+pub use seal::{PcrList, SealError, SealPolicy, SealedBlob, SignedPcrPolicy};
+/// Unsealed secrets and PINs are handed over in this wrapper, zeroed on drop.
+pub use zeroize::Zeroizing;
