@@ -356,12 +356,16 @@ pub(crate) fn public_to_tpm2b(public: &Public) -> Result<Vec<u8>, TpmError> {
         .map_err(cmd("marshal TPM2B_PUBLIC"))
 }
 
+/// A marshalled TPM2B_PUBLIC, or `None` if the bytes are not one.
+pub(crate) fn unmarshal_public(bytes: &[u8]) -> Option<Public> {
+    let buffer = PublicBuffer::unmarshall(bytes).ok()?;
+    Public::try_from(buffer).ok()
+}
+
 fn public_from_tpm2b(bytes: &[u8]) -> Result<Public, TpmError> {
-    let bad = |_| TpmError::BadBlob {
+    unmarshal_public(bytes).ok_or(TpmError::BadBlob {
         what: "AK public (TPM2B_PUBLIC)",
-    };
-    let buffer = PublicBuffer::unmarshall(bytes).map_err(bad)?;
-    Public::try_from(buffer).map_err(bad)
+    })
 }
 
 pub(crate) fn private_to_tpm2b(private: &Private) -> Vec<u8> {
@@ -373,18 +377,22 @@ pub(crate) fn private_to_tpm2b(private: &Private) -> Vec<u8> {
     out
 }
 
-fn private_from_tpm2b(bytes: &[u8]) -> Result<Private, TpmError> {
-    let bad = TpmError::BadBlob {
-        what: "AK private (TPM2B_PRIVATE)",
-    };
+/// A marshalled TPM2B_PRIVATE (big-endian size, then exactly that many bytes), or `None`.
+pub(crate) fn unmarshal_private(bytes: &[u8]) -> Option<Private> {
     let (len, rest) = match bytes {
         [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
-        _ => return Err(bad),
+        _ => return None,
     };
     if rest.len() != len {
-        return Err(bad);
+        return None;
     }
-    Private::try_from(rest.to_vec()).map_err(|_| bad)
+    Private::try_from(rest.to_vec()).ok()
+}
+
+fn private_from_tpm2b(bytes: &[u8]) -> Result<Private, TpmError> {
+    unmarshal_private(bytes).ok_or(TpmError::BadBlob {
+        what: "AK private (TPM2B_PRIVATE)",
+    })
 }
 
 fn spki_der(public: &Public) -> Result<Vec<u8>, TpmError> {

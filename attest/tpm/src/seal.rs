@@ -16,7 +16,10 @@
 //! - [`SealedBlob`] is Warrant's own versioned JSON; it records the SRK's Name, so that a blob
 //!   from another TPM (or from before a TPM clear) is refused as such before anything else.
 
-use crate::device::{cmd, private_to_tpm2b, public_to_tpm2b, salted_session, slot, to_hashing};
+use crate::device::{
+    cmd, private_to_tpm2b, public_to_tpm2b, salted_session, slot, to_hashing, unmarshal_private,
+    unmarshal_public,
+};
 use crate::guard::{Guard, Release};
 use crate::{Tpm, TpmError};
 use measure::alg::HashAlg;
@@ -34,12 +37,10 @@ use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
     Auth, CapabilityData, Digest, EccPoint, KeyedHashScheme, Name, Nonce, PcrSelectionList,
-    PcrSelectionListBuilder, Private, Public, PublicBuffer, PublicBuilder,
-    PublicEccParametersBuilder, PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParameters,
-    RsaExponent, RsaScheme, RsaSignature, SensitiveData, Signature, SymmetricDefinition,
-    SymmetricDefinitionObject,
+    PcrSelectionListBuilder, Private, Public, PublicBuilder, PublicEccParametersBuilder,
+    PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParameters, RsaExponent, RsaScheme,
+    RsaSignature, SensitiveData, Signature, SymmetricDefinition, SymmetricDefinitionObject,
 };
-use tss_esapi::traits::UnMarshall;
 use tss_esapi::Context;
 use zeroize::Zeroizing;
 
@@ -319,25 +320,15 @@ impl SealedBlob {
 }
 
 fn public_from(bytes: &[u8]) -> Result<Public, SealError> {
-    let bad = |_| SealError::BadBlob {
+    unmarshal_public(bytes).ok_or(SealError::BadBlob {
         reason: "public is not a marshalled TPM2B_PUBLIC",
-    };
-    let buffer = PublicBuffer::unmarshall(bytes).map_err(bad)?;
-    Public::try_from(buffer).map_err(bad)
+    })
 }
 
 fn private_from(bytes: &[u8]) -> Result<Private, SealError> {
-    let bad = SealError::BadBlob {
+    unmarshal_private(bytes).ok_or(SealError::BadBlob {
         reason: "private is not a marshalled TPM2B_PRIVATE",
-    };
-    let (len, rest) = match bytes {
-        [a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
-        _ => return Err(bad),
-    };
-    if rest.len() != len {
-        return Err(bad);
-    }
-    Private::try_from(rest.to_vec()).map_err(|_| bad)
+    })
 }
 
 /// The object's authValue for a PIN: SHA-256 of its bytes (so any PIN length fits the
