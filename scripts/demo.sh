@@ -7,12 +7,16 @@
 #   6. predict the PCR 11 value of a UKI built on Debian's systemd-stub before it ever boots,
 #   7. on a software TPM (swtpm): check its EK certificate chain, extend a PCR with Warrant's own
 #      log, and quote the PCRs with an attestation key.
-# Later issues grow this into: swtpm, sealing, attestation and join.
+#   8. attestation before join: a verifier (SQLite, its own CA), a golden node whose evidence
+#      becomes the reference values, a good node admitted with a client certificate and a
+#      bootstrap token, and a tampered node (another UKI, another root image) refused, with
+#      the verifier's reasons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-cargo build --release --quiet -p node
+cargo build --release --quiet -p node -p verifier
+V=target/release/warrant-verifier
 W=target/release/warrant
 DATA=measure/testdata/eventlogs
 TMP=$(mktemp -d)
@@ -84,5 +88,66 @@ NONCE=$(head -c 16 /dev/urandom | xxd -p)
 $W tpm quote --pcrs sha256:0,7,16 --nonce "$NONCE" --out-dir "$TMP/quote" > /dev/null
 tpm2_checkquote -u "$TMP/quote/ak.pem" -m "$TMP/quote/quote.attest" -s "$TMP/quote/quote.sig" -q "$NONCE" > /dev/null
 echo "   quote of sha256 PCRs 0,7,16 with a fresh nonce: signature and nonce verified by tpm2_checkquote"
+kill $SWTPM 2>/dev/null; wait $SWTPM 2>/dev/null || true
+
+echo
+echo "== 8. Attestation before join: only a node the TPM proves unmodified gets a credential"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$TMP"' EXIT
+# One software TPM per node, "booted" through a real machine's firmware log (RHEL 8 on a VM
+# with Secure Boot), then systemd-stub's UKI measurement into PCR 11 and the agent's own
+# measurements (its phase, the read-only root's dm-verity root hash) into PCR 15.
+ROOT_HASH=4d5a3f0b1c2e9d8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f
+boot_node() { # name uki-text root-hash
+  local dir="$TMP/$1" port
+  mkdir -p "$dir/tpm"
+  swtpm_setup --tpm2 --tpmstate "$dir/tpm" --create-ek-cert --create-platform-cert \
+    --pcr-banks sha1,sha256 --overwrite > /dev/null
+  port=$(free_port)
+  swtpm socket --tpm2 --tpmstate dir="$dir/tpm" --flags not-need-init,startup-clear \
+    --server type=tcp,port=$port,bindaddr=127.0.0.1 --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 &
+  PIDS+=($!)
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  echo "swtpm:host=127.0.0.1,port=$port" > "$dir/tcti"
+  local T="swtpm:host=127.0.0.1,port=$port"
+  $W tpm simulate-boot --tcti "$T" --event-log $DATA/rhel8-uefi.bin > /dev/null
+  tpm2_pcrextend -T "$T" "11:sha256=$(printf %s "$2" | sha256sum | cut -d' ' -f1),sha1=$(printf %s "$2" | sha1sum | cut -d' ' -f1)"
+  $W agent measure --tcti "$T" --root-hash "$3" --event-log "$dir/cel.json" > /dev/null
+}
+attest() { # name root-hash
+  local dir="$TMP/$1"
+  $W agent attest --once --verifier "https://127.0.0.1:$VPORT" --ca "$TMP/verifier/ca.pem" \
+    --tcti "$(cat "$dir/tcti")" --name "$1" --state "$dir/agent" --event-log "$dir/cel.json" \
+    --firmware-log $DATA/rhel8-uefi.bin --root-hash "$2" \
+    --ek-intermediate /var/lib/swtpm-localca/issuercert.pem
+}
+mkdir -p "$TMP/ekca"
+cp /var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem "$TMP/ekca/"
+start_verifier() { # [policy]
+  $V serve --listen 127.0.0.1:0 --state "$TMP/verifier" --ca-dir "$TMP/ekca" ${1:+--policy "$1"} \
+    > "$TMP/verifier.out" 2> "$TMP/verifier.err" &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q listening "$TMP/verifier.out" 2>/dev/null && break; sleep 0.1; done
+  VPORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/verifier.out")
+}
+start_verifier
+boot_node golden "uki v1" $ROOT_HASH
+attest golden $ROOT_HASH > /dev/null 2>&1 || true
+$V policy capture --state "$TMP/verifier" --node golden > "$TMP/policy.json"
+echo "   reference values captured from the golden node's proven evidence ($(jq -r '.schema' "$TMP/policy.json"))"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+start_verifier "$TMP/policy.json"
+echo "   verifier on 127.0.0.1:$VPORT (SQLite state, its own CA, policy loaded)"
+boot_node good "uki v1" $ROOT_HASH
+echo "-- a good node:"
+attest good $ROOT_HASH | sed 's/^/   /'
+echo "-- a tampered node (another UKI, another root image):"
+boot_node tampered "uki v1 with init=/bin/sh" $(printf '%064d' 0)
+if attest tampered $(printf '%064d' 0) 2>/dev/null | sed 's/^/   /'; then
+  echo "   the tampered node was admitted: this is a bug" >&2; exit 1
+fi
+echo "-- the audit trail ($($V audit --state "$TMP/verifier" | wc -l) decisions), last one:"
+$V audit --state "$TMP/verifier" | tail -n 1 | jq -c '{kind, verdict, reasons: [.reasons[] | select(.passed == false) | .reason]}' | sed 's/^/   /'
 echo
 echo "demo OK"

@@ -8,4 +8,6 @@
 //! Trust assumption: every input that reaches an appraisal function has already been verified
 //! (for example a replayed event log that matched quoted PCRs). The types enforce that.
 #![forbid(unsafe_code)]
+pub mod appraise;
 pub mod ek;
+pub mod refvalues;

@@ -380,6 +380,7 @@ fn main() -> Res<()> {
     let swtpm = Swtpm::start_with(&SwtpmOptions {
         certificates: false,
         pcr_banks: "sha256".into(),
+        own_ca: None,
     })?;
     let tcti = swtpm.tcti();
     println!(

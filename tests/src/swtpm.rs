@@ -26,6 +26,9 @@ pub struct SwtpmOptions {
     pub certificates: bool,
     /// PCR banks to activate, e.g. `sha1,sha256`.
     pub pcr_banks: String,
+    /// Sign the EK certificate with a local CA of its own in this folder (created on first
+    /// use) instead of swtpm's shared one: a TPM from an untrusted manufacturer.
+    pub own_ca: Option<PathBuf>,
 }
 
 impl Default for SwtpmOptions {
@@ -33,6 +36,7 @@ impl Default for SwtpmOptions {
         SwtpmOptions {
             certificates: true,
             pcr_banks: "sha1,sha256,sha384".to_string(),
+            own_ca: None,
         }
     }
 }
@@ -82,6 +86,9 @@ impl Swtpm {
         if options.certificates {
             setup.arg("--create-ek-cert").arg("--create-platform-cert");
         }
+        if let Some(ca) = &options.own_ca {
+            setup.arg("--config").arg(own_ca_config(ca)?);
+        }
         let out = setup
             .output()
             .map_err(|e| format!("swtpm_setup: {e} (run scripts/install-deps.sh)"))?;
@@ -95,46 +102,61 @@ impl Swtpm {
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port_pair()?;
-            let child = Command::new("swtpm")
-                .arg("socket")
-                .arg("--tpm2")
-                .arg("--tpmstate")
-                .arg(format!("dir={}", state.display()))
-                .arg("--server")
-                .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-                .arg("--ctrl")
-                .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
-                .arg("--flags")
-                .arg("not-need-init,startup-clear")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("swtpm: {e}"))?;
-            let mut tpm = Swtpm {
-                child,
-                dir: dir.clone(),
-                port,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = tpm.child.try_wait() {
-                    last = format!("swtpm exited: {status}");
-                    break;
+            match spawn(&state, port) {
+                Ok(child) => {
+                    return Ok(Swtpm {
+                        child,
+                        dir: dir.clone(),
+                        port,
+                    })
                 }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
-                {
-                    return Ok(tpm);
-                }
-                std::thread::sleep(Duration::from_millis(20));
+                Err(e) => last = e,
             }
-            // Not up: stop it without deleting the state, and try another port pair.
-            let _ = tpm.child.kill();
-            let _ = tpm.child.wait();
-            tpm.dir = PathBuf::new();
         }
         let _ = std::fs::remove_dir_all(&dir);
         Err(format!("swtpm did not start: {last}"))
+    }
+
+    /// Power-cycles the TPM: stops swtpm and starts it again on the same state and port.
+    /// `TPM2_Startup(CLEAR)` follows, as after a reboot: PCRs are reset and resetCount grows.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let state = self.dir.join("state");
+        let mut last = String::new();
+        // The port may linger a moment after the kill.
+        for _ in 0..50 {
+            match spawn(&state, self.port) {
+                Ok(child) => {
+                    self.child = child;
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("swtpm did not restart: {last}"))
+    }
+
+    /// A copy of the TPM's persistent state (taken with swtpm stopped, then restarted: a
+    /// reboot). [`Swtpm::restore`] brings the TPM back to it: a rolled-back TPM.
+    pub fn snapshot(&mut self, name: &str) -> Result<PathBuf, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let to = self.dir.join(format!("snapshot-{name}"));
+        copy_dir(&self.dir.join("state"), &to)?;
+        self.restart()?;
+        Ok(to)
+    }
+
+    /// Replaces the TPM's state with a snapshot and starts it.
+    pub fn restore(&mut self, snapshot: &Path) -> Result<(), String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let state = self.dir.join("state");
+        let _ = std::fs::remove_dir_all(&state);
+        copy_dir(snapshot, &state)?;
+        self.restart()
     }
 
     /// The TCTI string for this TPM, for Warrant (`--tcti`) and tpm2-tools (`-T`).
@@ -161,4 +183,88 @@ impl Drop for Swtpm {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Starts swtpm on `state` at `port` (server) and `port + 1` (control) and waits until both
+/// accept connections.
+fn spawn(state: &Path, port: u16) -> Result<Child, String> {
+    let mut child = Command::new("swtpm")
+        .arg("socket")
+        .arg("--tpm2")
+        .arg("--tpmstate")
+        .arg(format!("dir={}", state.display()))
+        .arg("--server")
+        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+        .arg("--ctrl")
+        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+        .arg("--flags")
+        .arg("not-need-init,startup-clear")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("swtpm: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("swtpm exited: {status}"));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
+        {
+            return Ok(child);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err("swtpm did not come up within 10 s".to_string())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(entry.file_name()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// swtpm_setup and swtpm_localca configuration for a local CA kept in `ca` (swtpm_localca
+/// creates its root and intermediate there on first use). Returns the swtpm_setup.conf path.
+fn own_ca_config(ca: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let localca = ca.join("swtpm-localca.conf");
+    let options = ca.join("swtpm-localca.options");
+    let setup = ca.join("swtpm_setup.conf");
+    let write = |p: &Path, text: String| {
+        std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write(
+        &localca,
+        format!(
+            "statedir = {d}\nsigningkey = {d}/signkey.pem\nissuercert = {d}/issuercert.pem\n\
+             certserial = {d}/certserial\n",
+            d = ca.display()
+        ),
+    )?;
+    write(
+        &options,
+        "--platform-manufacturer Warrant-test\n--platform-version 2.1\n--platform-model \
+         untrusted\n"
+            .to_string(),
+    )?;
+    write(
+        &setup,
+        format!(
+            "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\n\
+             create_certs_tool_options = {}\n",
+            localca.display(),
+            options.display()
+        ),
+    )?;
+    Ok(setup)
 }

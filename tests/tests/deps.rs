@@ -273,13 +273,13 @@ fn walker_finds_existing_paths_in_real_graph() {
     // node reaches measure via tpm: node -> tpm, tpm -> measure.
     assert_eq!(g.path(node, "tpm").unwrap(), ["node", "tpm"]);
     assert_eq!(g.path(tpm, "measure").unwrap(), ["tpm", "measure"]);
-    // A registry crate reached only transitively: verifier -> measure -> sha2.
-    let p = g.path(verifier, "sha2").unwrap();
+    // A registry crate reached only transitively: verifier -> measure -> sm3.
+    let p = g.path(verifier, "sm3").unwrap();
     assert_eq!(p.first().map(String::as_str), Some("verifier"));
-    assert_eq!(p.last().map(String::as_str), Some("sha2"));
+    assert_eq!(p.last().map(String::as_str), Some("sm3"));
     assert!(
         p.len() >= 3,
-        "sha2 is not a direct dependency of the verifier: {p:?}"
+        "sm3 is not a direct dependency of the verifier: {p:?}"
     );
     // And the checker really looks: every crate it names exists.
     for krate in TPM_FREE.iter().chain([&TPM_DOOR]) {

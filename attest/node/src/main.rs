@@ -3,6 +3,7 @@
 //! the pure `measure` crate.
 #![forbid(unsafe_code)]
 
+mod agent_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
 mod tpm_cmd;
@@ -45,6 +46,9 @@ enum Command {
     /// The TPM: PCRs, endorsement key, attestation key, quotes.
     #[command(subcommand)]
     Tpm(tpm_cmd::TpmCommand),
+    /// The node agent: measures the boot, attests to a verifier, keeps the join credential.
+    #[command(subcommand)]
+    Agent(agent_cmd::AgentCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         Command::Verity(cmd) => verity_cmd::run(cmd),
         Command::Uki(cmd) => uki_cmd::run(cmd),
         Command::Tpm(cmd) => tpm_cmd::run(cmd),
+        Command::Agent(cmd) => agent_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

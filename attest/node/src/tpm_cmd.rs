@@ -144,6 +144,16 @@ pub enum TpmCommand {
         /// Where to write the sealed blob (JSON).
         sealed: PathBuf,
     },
+    /// Replay a real machine's firmware event log into a *software* TPM, extending each
+    /// event's digests as its firmware did: the TPM then quotes the PCRs that log explains.
+    /// For tests and demos; refused on a hardware TPM (device: or tabrmd: TCTI).
+    SimulateBoot {
+        #[command(flatten)]
+        tcti: TctiArg,
+        /// The firmware event log (binary_bios_measurements).
+        #[arg(long, value_name = "PATH")]
+        event_log: PathBuf,
+    },
     /// Unseal a blob written by `warrant tpm seal`; OUT is written only on success (mode 0600).
     Unseal {
         #[command(flatten)]
@@ -231,6 +241,7 @@ pub fn run(cmd: TpmCommand) -> Result<(), Failure> {
             &input,
             &sealed,
         ),
+        TpmCommand::SimulateBoot { tcti, event_log } => simulate_boot(&tcti.tcti, &event_log),
         TpmCommand::Unseal {
             tcti,
             sealed,
@@ -411,11 +422,11 @@ fn unseal(
 
 /// A TPM error as a failure: bad input (exit 2) for everything here, since none of these
 /// commands has a negative verdict of its own.
-fn tpm_failure(e: TpmError) -> Failure {
+pub(crate) fn tpm_failure(e: TpmError) -> Failure {
     Failure::input(e.to_string())
 }
 
-fn open(tcti: &str) -> Result<Tpm, Failure> {
+pub(crate) fn open(tcti: &str) -> Result<Tpm, Failure> {
     Tpm::open(tcti).map_err(tpm_failure)
 }
 
@@ -503,7 +514,7 @@ struct EkReport {
 
 /// Certificates from a PEM or DER file: every CERTIFICATE block of a PEM file (other blocks,
 /// such as keys, are not certificates and are passed over), or the whole DER file.
-fn load_certificates(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+pub(crate) fn load_certificates(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     let bytes = read_file(path)?;
     if bytes.starts_with(b"-----BEGIN") || bytes.windows(10).any(|w| w == b"-----BEGIN") {
         let mut out = Vec::new();
@@ -520,7 +531,7 @@ fn load_certificates(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     }
 }
 
-fn ca_roots(dir: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+pub(crate) fn ca_roots(dir: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
     let mut paths = Vec::new();
@@ -812,6 +823,57 @@ fn quote(
     let _ = writeln!(out, "signature: {}", report.signature);
     write_banks(&mut out, &q.pcrs);
     emit(&out)
+}
+
+/// See [`TpmCommand::SimulateBoot`].
+fn simulate_boot(tcti: &str, path: &Path) -> Result<(), Failure> {
+    let bytes = read_file(path)?;
+    let log = measure::eventlog::EventLog::parse(&bytes)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let replay = measure::eventlog::replay::replay(&log);
+    if replay.startup_locality != 0 {
+        return Err(Failure::input(format!(
+            "{}: PCR 0 starts at locality {}: a software TPM started at locality 0 cannot \
+             reproduce it",
+            path.display(),
+            replay.startup_locality
+        )));
+    }
+    let mut tpm = open(tcti)?;
+    if matches!(
+        tpm.tcti().transport(),
+        tpm::tcti::Transport::Device | tpm::tcti::Transport::Tabrmd
+    ) {
+        return Err(Failure::input(
+            "simulate-boot writes a firmware log into the PCRs: only for a software TPM \
+             (swtpm: or mssim:), never a real one",
+        ));
+    }
+    let banks = tpm.allocated_banks().map_err(tpm_failure)?;
+    let mut extended = 0usize;
+    for event in &log.events {
+        if event.event_type == measure::eventlog::EventType::EV_NO_ACTION {
+            continue;
+        }
+        let digests: Vec<(HashAlg, Vec<u8>)> = banks
+            .iter()
+            .filter_map(|b| event.digest(*b).map(|d| (*b, d.to_vec())))
+            .collect();
+        if digests.is_empty() {
+            return Err(Failure::input(format!(
+                "{}: event {} has no digest for any bank this TPM has",
+                path.display(),
+                event.number
+            )));
+        }
+        tpm.extend_digests(event.pcr, &digests)
+            .map_err(tpm_failure)?;
+        extended += 1;
+    }
+    emit(&format!(
+        "extended {extended} events of {} into the TPM\n",
+        path.display()
+    ))
 }
 
 #[cfg(test)]

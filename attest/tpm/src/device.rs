@@ -627,6 +627,36 @@ impl Tpm {
         Ok(record)
     }
 
+    /// Extends the given digests (at most one per bank) into `pcr` (TPM2_PCR_Extend) and logs
+    /// nothing: this is what firmware does for each event of its TCG log. Warrant's own
+    /// measurements go through [`Tpm::extend`], which keeps the CEL log; this one exists to
+    /// "boot" a software TPM through a real machine's firmware event log (tests and the demo).
+    pub fn extend_digests(
+        &mut self,
+        pcr: u32,
+        digests: &[(HashAlg, Vec<u8>)],
+    ) -> Result<(), TpmError> {
+        if pcr > MAX_PCR {
+            return Err(TpmError::PcrOutOfRange { pcr });
+        }
+        let mut values = DigestValues::new();
+        for (alg, digest) in digests {
+            if digest.len() != alg.digest_len() {
+                return Err(TpmError::BadBlob {
+                    what: "PCR digest (wrong length for its bank)",
+                });
+            }
+            let digest = Digest::try_from(digest.clone()).map_err(cmd("digest"))?;
+            values.set(to_hashing(*alg), digest);
+        }
+        let handle = PcrHandle::try_from(pcr).map_err(|_| TpmError::PcrOutOfRange { pcr })?;
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.pcr_extend(handle, values)
+            })
+            .map_err(cmd("PCR_Extend"))
+    }
+
     /// The EK's public key as DER `SubjectPublicKeyInfo`.
     pub fn ek_public(&mut self, alg: EkAlg) -> Result<Vec<u8>, TpmError> {
         let (mut ek, handle) = load_ek(&mut self.ctx, alg)?;

@@ -26,11 +26,13 @@
 //!   "Restricted Signing Key"), so a valid signature means the PCR digest and clock are the TPM's.
 
 pub mod attest;
+pub mod credential;
 pub mod public;
 pub mod quote;
 pub mod signature;
 
 pub use attest::{Attest, Attested, CertifyInfo, ClockInfo, PcrSelection, QuoteInfo};
+pub use credential::{make_credential, CredentialError, MadeCredential};
 pub use public::{EccCurve, ObjectAttributes, Public, PublicParams, Scheme, SymDef};
 pub use quote::{Quote, QuoteError, VerifiedQuote};
 pub use signature::Signature;
