@@ -39,8 +39,13 @@ fn stdout_json(out: &std::process::Output) -> serde_json::Value {
 /// `Boot::good()`: the golden node is denied first (no policy yet), its evidence captured,
 /// and the verifier restarted with the captured policy.
 fn verifier_with_golden_policy() -> Verifier {
+    verifier_with_golden_policy_and(&[])
+}
+
+/// [`verifier_with_golden_policy`] with extra `serve` arguments.
+fn verifier_with_golden_policy_and(extra: &[&str]) -> Verifier {
     let ca = swtpm_root_ca_dir();
-    let mut verifier = Verifier::start(&ca, None, &[]);
+    let mut verifier = Verifier::start(&ca, None, extra);
     let golden = Node::boot("golden", &Boot::good());
     let out = golden.agent(&verifier, &[]);
     assert_eq!(out.status.code(), Some(1), "denied without a policy");
@@ -412,5 +417,261 @@ fn an_admitted_node_speaks_only_with_its_own_certificate_and_messages_are_bounde
             matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
             "{status:?}"
         );
+    });
+}
+
+/// Reads a child's stdout lines on a thread.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (up to `secs`) for `check` to hold.
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("not within {secs} s: {what}");
+}
+
+fn node_state(verifier: &Verifier, name: &str) -> String {
+    let nodes: serde_json::Value =
+        serde_json::from_slice(&verifier.cli(&["nodes"]).stdout).unwrap();
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .map(|n| n["state"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// A webhook receiver on loopback: answers 204 to every POST and hands over the bodies.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/warrant", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then Content-Length bytes of body.
+            let body = loop {
+                let Ok(n) = conn.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        assert!(text.starts_with("POST /hooks/warrant HTTP/1.1"), "{text}");
+                        break Some(text[i + 4..i + 4 + len].to_string());
+                    }
+                }
+            };
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            if let Some(b) = body {
+                if tx.send(b).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn nodes_reattest_and_a_failure_or_silence_revokes_them_on_the_watch_stream() {
+    let (hook, posted) = webhook_receiver();
+    let verifier =
+        verifier_with_golden_policy_and(&["--reattest-interval", "1", "--webhook", &hook]);
+    // An operator watches decisions.
+    let identity = verifier.state.join("operator");
+    let out = verifier.cli(&[
+        "operator-cert",
+        "--name",
+        "watcher",
+        "--out",
+        identity.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut watch = std::process::Command::new(support::attestation::bin("warrant-verifier"))
+        .args(["watch", "--verifier", &verifier.url(), "--identity"])
+        .arg(&identity)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let events = lines_of(&mut watch);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    // A node that stays: the agent without --once re-attests every second over mutual TLS.
+    let looper = Node::boot("looper", &Boot::good());
+    let mut agent = std::process::Command::new(support::attestation::bin("warrant"))
+        .args(["agent", "attest", "--verifier", &verifier.url(), "--ca"])
+        .arg(verifier.ca_pem())
+        .args(["--tcti", &looper.tcti(), "--name", "looper", "--state"])
+        .arg(looper.state_dir())
+        .arg("--firmware-log")
+        .arg(looper.firmware_log_path())
+        .arg("--event-log")
+        .arg(looper.cel_path())
+        .args(["--root-hash", &Boot::good().root_hash, "--ek-intermediate"])
+        .arg(support::attestation::swtpm_intermediate())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(30, "three admissions of looper", || {
+        let audit = String::from_utf8(verifier.cli(&["audit"]).stdout).unwrap();
+        audit
+            .lines()
+            .filter(|l| l.contains("\"attestation\"") && l.contains("\"admitted\""))
+            .count()
+            >= 3
+    });
+    // Silence: the agent stops; three missed intervals revoke the node.
+    let _ = agent.kill();
+    let _ = agent.wait();
+    eventually(30, "looper revoked", || {
+        node_state(&verifier, "looper") == "revoked"
+    });
+    // Its certificate no longer opens the door.
+    let out = looper.agent(&verifier, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("revoked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A node whose re-attestation fails: PCR 15 extended behind Warrant's log.
+    let drifter = Node::boot("drifter", &Boot::good());
+    let out = drifter.agent(&verifier, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_json(&out));
+    {
+        let mut tpm = drifter.tpm();
+        let d = measure::alg::HashAlg::Sha256.hash(b"unlogged");
+        tpm.extend_digests(15, &[(measure::alg::HashAlg::Sha256, d)])
+            .unwrap();
+    }
+    let out = drifter.agent(&verifier, &[]);
+    let report = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["verdict"], "revoked", "{report}");
+    assert_eq!(node_state(&verifier, "drifter"), "revoked");
+
+    // The watch stream saw it all, with reasons.
+    let mut seen = Vec::new();
+    eventually(10, "the revocations on the watch stream", || {
+        while let Ok(line) = events.try_recv() {
+            seen.push(line);
+        }
+        seen.iter().filter(|l| l.contains("\"revocation\"")).count() >= 2
+    });
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("no successful re-attestation"), "{text}");
+    assert!(text.contains("re-attestation failed"), "{text}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("\"looper\"") && l.contains("\"admitted\"")),
+        "{text}"
+    );
+    // And the webhook received the same decisions, as JSON.
+    let mut bodies = Vec::new();
+    eventually(10, "the revocations at the webhook", || {
+        while let Ok(b) = posted.try_recv() {
+            bodies.push(serde_json::from_str::<serde_json::Value>(&b).unwrap());
+        }
+        bodies.iter().filter(|b| b["kind"] == "revocation").count() >= 2
+    });
+    assert!(bodies
+        .iter()
+        .any(|b| b["node_name"] == "drifter" && b["verdict"] == "revoked"));
+}
+
+#[test]
+fn the_watch_stream_needs_a_certificate() {
+    let verifier = verifier_with_golden_policy();
+    rt().block_on(async {
+        let mut anon = verifier.client(None).await;
+        let status = anon.watch(v1::WatchRequest {}).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    });
+}
+
+#[test]
+fn malformed_registrations_get_clear_errors() {
+    let verifier = verifier_with_golden_policy();
+    let node = Node::boot("malformed", &Boot::good());
+    rt().block_on(async {
+        let mut client = verifier.client(None).await;
+        let (good, _) = Client::registration(&node);
+        type Mutation = Box<dyn Fn(&mut v1::RegisterRequest)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("EK public area", Box::new(|r| r.ek_public.truncate(10))),
+            (
+                "EK certificate",
+                Box::new(|r| r.ek_certificate = vec![0x30, 0x03, 1, 2, 3]),
+            ),
+            (
+                "not the key the EK certificate certifies",
+                Box::new(|r| {
+                    let n = r.ek_public.len();
+                    r.ek_public[n - 5] ^= 1;
+                }),
+            ),
+            ("AK public area", Box::new(|r| r.ak_public = vec![0; 4])),
+            (
+                "not a DNS name",
+                Box::new(|r| r.node_name = "bad name!".into()),
+            ),
+        ];
+        for (want, mutate) in cases {
+            let mut req = good.clone();
+            mutate(&mut req);
+            let status = client.register(req).await.unwrap_err();
+            assert!(
+                status.message().contains(want),
+                "{want}: {:?} {}",
+                status.code(),
+                status.message()
+            );
+        }
+        // A name taken by another TPM.
+        let other = Node::boot("malformed-2", &Boot::good());
+        client.register(good).await.unwrap();
+        let (mut req, _) = Client::registration(&other);
+        req.node_name = "malformed".into();
+        let status = client.register(req).await.unwrap_err();
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
     });
 }

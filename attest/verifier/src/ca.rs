@@ -52,6 +52,8 @@ pub const SERVER_KEY_FILE: &str = "server-key.pem";
 pub const CA_COMMON_NAME: &str = "Warrant verifier CA";
 /// The URI SAN prefix naming a node in its client certificate.
 pub const NODE_URI_PREFIX: &str = "urn:warrant:node:";
+/// The URI SAN prefix of an operator's client certificate (watch stream readers).
+pub const OPERATOR_URI_PREFIX: &str = "urn:warrant:operator:";
 /// The longest client certificate lifetime [`Authority::issue_client`] accepts.
 pub const MAX_CLIENT_TTL_SECS: u64 = 366 * 86_400;
 /// The smallest RSA modulus accepted in a node's request.
@@ -553,6 +555,38 @@ impl Authority {
                 name: node_name.to_owned(),
             });
         }
+        let uri = format!("{NODE_URI_PREFIX}{node_id}");
+        self.issue(csr_der, uri, node_name, ttl_secs, now)
+    }
+
+    /// A client certificate for an operator or controller that reads the watch stream: the
+    /// same checks and shape as [`Authority::issue_client`], with the URI SAN
+    /// `urn:warrant:operator:<name>`. Operators are not nodes: their certificates are not in
+    /// the revocation list, so keep their lifetime short.
+    pub fn issue_operator(
+        &self,
+        csr_der: &[u8],
+        name: &str,
+        ttl_secs: u64,
+        now: i64,
+    ) -> Result<IssuedCert, CaError> {
+        if !is_node_name(name) {
+            return Err(CaError::InvalidNodeName {
+                name: name.to_owned(),
+            });
+        }
+        let uri = format!("{OPERATOR_URI_PREFIX}{name}");
+        self.issue(csr_der, uri, name, ttl_secs, now)
+    }
+
+    fn issue(
+        &self,
+        csr_der: &[u8],
+        uri: String,
+        common: &str,
+        ttl_secs: u64,
+        now: i64,
+    ) -> Result<IssuedCert, CaError> {
         let ttl = i64::try_from(ttl_secs)
             .ok()
             .filter(|t| (1..=MAX_CLIENT_TTL_SECS as i64).contains(t))
@@ -584,13 +618,10 @@ impl Authority {
 
         let not_after = plus(now, ttl)?.min(self.not_after);
         let serial = random_serial();
-        let uri = Ia5String::try_from(format!("{NODE_URI_PREFIX}{node_id}")).map_err(|_| {
-            CaError::InvalidNodeId {
-                node_id: node_id.to_owned(),
-            }
-        })?;
+        let uri = Ia5String::try_from(uri.clone())
+            .map_err(|_| CaError::InvalidNodeName { name: uri.clone() })?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = common_name(node_name);
+        params.distinguished_name = common_name(common);
         params.subject_alt_names = vec![SanType::URI(uri)];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -627,6 +658,25 @@ pub fn node_id_from_client_cert(der: &[u8]) -> Option<String> {
         return None;
     }
     Some(id.to_owned())
+}
+
+/// The operator a client certificate names: its one `urn:warrant:operator:<name>` URI SAN.
+/// The caller must have verified the certificate chain to this CA (the TLS layer does).
+pub fn operator_from_client_cert(der: &[u8]) -> Option<String> {
+    let (rest, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let san = cert.subject_alternative_name().ok()??;
+    let mut names = san.value.general_names.iter().filter_map(|n| match n {
+        GeneralName::URI(u) => u.strip_prefix(OPERATOR_URI_PREFIX),
+        _ => None,
+    });
+    let name = names.next()?;
+    if names.next().is_some() || !is_node_name(name) {
+        return None;
+    }
+    Some(name.to_owned())
 }
 
 /// The serial number of a certificate (DER), lowercase hex as [`IssuedCert::serial`] and the

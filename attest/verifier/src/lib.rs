@@ -8,3 +8,4 @@ pub mod capture;
 pub mod core;
 pub mod service;
 pub mod store;
+pub mod webhook;

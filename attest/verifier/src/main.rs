@@ -49,6 +49,9 @@ enum Command {
         /// Lifetime of a bootstrap token, in seconds.
         #[arg(long, default_value_t = 900)]
         token_ttl: u64,
+        /// POST every decision as JSON to this URL (http:// on a loopback address only).
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// Reference values.
     #[command(subcommand)]
@@ -68,6 +71,29 @@ enum Command {
     Nodes {
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
+    },
+    /// Issue a client certificate for an operator or controller that reads the watch stream:
+    /// writes operator.pem, operator-key.pem (0600) and ca.pem into --out.
+    OperatorCert {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The operator's name (a DNS-style label, e.g. cluster-controller).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Lifetime in seconds (operator certificates are not in the revocation list).
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
+    /// Print decisions as the verifier takes them (the watch stream), as JSON lines.
+    Watch {
+        /// The verifier, e.g. https://127.0.0.1:7443
+        #[arg(long, value_name = "URL")]
+        verifier: String,
+        /// A folder written by `operator-cert` (operator.pem, operator-key.pem, ca.pem).
+        #[arg(long, value_name = "DIR")]
+        identity: PathBuf,
     },
     /// Revoke a node's credentials now (works while the verifier is serving: same database).
     Revoke {
@@ -171,6 +197,7 @@ async fn serve(
         .client_ca_root(Certificate::from_pem(ca.ca_pem()))
         .client_auth_optional(true);
     let service = Service::new(store, ca.clone(), config);
+    service.start_webhook();
     let monitor = service.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -207,6 +234,54 @@ async fn serve(
     Ok(())
 }
 
+/// Writes `name` in `dir` with mode 0600, atomically.
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(dir).map_err(|e| Failure(format!("{}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Failure(format!("{}: {e}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Failure(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(|e| Failure(format!("{name}: {e}")))
+}
+
+async fn watch(url: &str, identity: &Path) -> Result<(), Failure> {
+    use proto::tonic::transport::{ClientTlsConfig, Endpoint};
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&identity.join("ca.pem"))?))
+        .identity(Identity::from_pem(
+            read(&identity.join("operator.pem"))?,
+            read(&identity.join("operator-key.pem"))?,
+        ));
+    let channel = Endpoint::from_shared(url.to_string())?
+        .tls_config(tls)?
+        .connect()
+        .await
+        .map_err(|e| Failure(format!("cannot reach {url}: {e}")))?;
+    let mut client = proto::v1::verifier_client::VerifierClient::new(channel);
+    let mut stream = client
+        .watch(proto::v1::WatchRequest {})
+        .await
+        .map_err(|s| Failure(format!("watch refused: {}", s.message())))?
+        .into_inner();
+    while let Some(d) = stream
+        .message()
+        .await
+        .map_err(|s| Failure(format!("watch ended: {}", s.message())))?
+    {
+        println!("{}", verifier::service::decision_json(&d));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve {
@@ -218,6 +293,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             reattest_interval,
             credential_ttl,
             token_ttl,
+            webhook,
         } => {
             let refs = policy.as_deref().map(load_policy).transpose()?;
             let config = Config {
@@ -227,6 +303,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 token_ttl_secs: token_ttl,
                 reattest_interval_secs: reattest_interval,
                 evidence_dir: state.join("evidence"),
+                webhook: webhook
+                    .as_deref()
+                    .map(verifier::webhook::Webhook::parse)
+                    .transpose()?,
             };
             std::fs::create_dir_all(&state)
                 .map_err(|e| Failure(format!("{}: {e}", state.display())))?;
@@ -258,6 +338,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let store = SqliteStore::open(&state)?;
             println!("{}", serde_json::to_string_pretty(&store.nodes()?)?);
             Ok(())
+        }
+        Command::OperatorCert {
+            state,
+            name,
+            out,
+            ttl,
+        } => {
+            let ca = Authority::load_or_create(&state, unix_now())?;
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+            let csr =
+                rcgen::CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?;
+            let issued = ca.issue_operator(csr.der(), &name, ttl, unix_now())?;
+            write_private(&out, "operator-key.pem", key.serialize_pem().as_bytes())?;
+            write_private(&out, "operator.pem", issued.cert_pem.as_bytes())?;
+            write_private(&out, "ca.pem", ca.ca_pem().as_bytes())?;
+            println!(
+                "operator {name}: {} (serial {}, until {})",
+                out.join("operator.pem").display(),
+                issued.serial,
+                issued.not_after
+            );
+            Ok(())
+        }
+        Command::Watch { verifier, identity } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(watch(&verifier, &identity))
         }
         Command::Revoke {
             state,

@@ -42,6 +42,24 @@ pub struct Config {
     pub reattest_interval_secs: u64,
     /// Where the last evidence of each node is kept (for `policy capture`).
     pub evidence_dir: PathBuf,
+    /// Where every decision is also POSTed, if anywhere.
+    pub webhook: Option<crate::webhook::Webhook>,
+}
+
+/// A decision as JSON: what the watch CLI prints and the webhook receives.
+pub fn decision_json(d: &v1::Decision) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = d
+        .findings
+        .iter()
+        .map(|f| serde_json::json!({"check": f.check, "passed": f.passed, "reason": f.reason}))
+        .collect();
+    let verdict = v1::Verdict::try_from(d.verdict)
+        .map(|v| v.as_str_name().to_ascii_lowercase())
+        .unwrap_or_default();
+    serde_json::json!({
+        "id": d.id, "time": d.time, "node_id": d.node_id, "node_name": d.node_name,
+        "kind": d.kind, "verdict": verdict, "findings": findings,
+    })
 }
 
 /// The service's state, shared by every connection.
@@ -185,6 +203,32 @@ impl Service {
 
     fn now(&self) -> i64 {
         (self.clock)()
+    }
+
+    /// Starts posting every decision to the configured webhook (call inside the runtime).
+    pub fn start_webhook(&self) {
+        let Some(hook) = self.config.webhook.clone() else {
+            return;
+        };
+        let mut rx = self.events.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(d) => {
+                        let body = decision_json(&d).to_string();
+                        match hook.post(&body).await {
+                            Ok(code) if (200..300).contains(&code) => {}
+                            Ok(code) => eprintln!("warrant-verifier: webhook answered {code}"),
+                            Err(e) => eprintln!("warrant-verifier: webhook: {e}"),
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        eprintln!("warrant-verifier: webhook fell behind; {n} decisions not sent");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
     }
 
     /// Appends a decision to the audit trail and publishes it on the watch stream.
@@ -809,15 +853,23 @@ impl v1::verifier_server::Verifier for Service {
         &self,
         request: Request<v1::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let Some(peer) = peer_of(&request) else {
-            return Err(Status::unauthenticated(
-                "the watch stream needs a client certificate issued by this verifier",
-            ));
-        };
-        if !matches!(self.store.is_revoked(&peer.serial), Ok(false)) {
-            return Err(Status::permission_denied(
-                "the client certificate is revoked or unknown",
-            ));
+        // An operator's certificate (chain checked by TLS), or a node's live one.
+        let operator = request.peer_certs().and_then(|c| {
+            c.first()
+                .and_then(|d| crate::ca::operator_from_client_cert(d))
+        });
+        if operator.is_none() {
+            let Some(peer) = peer_of(&request) else {
+                return Err(Status::unauthenticated(
+                    "the watch stream needs a client certificate issued by this verifier \
+                     (warrant-verifier operator-cert)",
+                ));
+            };
+            if !matches!(self.store.is_revoked(&peer.serial), Ok(false)) {
+                return Err(Status::permission_denied(
+                    "the client certificate is revoked or unknown",
+                ));
+            }
         }
         let rx = self.events.subscribe();
         let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|item| {
