@@ -42,6 +42,8 @@ pub const DEFAULT_FIRMWARE_LOG_PCRS: [u32; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 
 /// The PCR Warrant's agent extends its own measurements into (its CEL log, see
 /// [`crate::appraise::WarrantLog`]). Always quoted.
 pub const WARRANT_PCR: u32 = 15;
+/// The PCR IMA extends its measurement list into.
+pub const IMA_PCR: u32 = 10;
 
 /// PCR 0: firmware code (PFP 1.06 section 3.3.4.1).
 pub const FIRMWARE_PCR: u32 = 0;
@@ -346,11 +348,15 @@ impl ReferenceValues {
     }
 
     /// The PCRs the verifier must have the node quote, per bank: the firmware-log PCRs, the
-    /// PCRs with allowed values, and [`WARRANT_PCR`], all in [`ReferenceValues::bank`].
+    /// PCRs with allowed values, [`WARRANT_PCR`], and [`IMA_PCR`] when IMA is appraised, all
+    /// in [`ReferenceValues::bank`].
     pub fn quote_selection(&self) -> Vec<(HashAlg, Vec<u32>)> {
         let mut pcrs: BTreeSet<u32> = self.firmware_log_pcrs.clone();
         pcrs.extend(self.pcr_values.keys().copied());
         pcrs.insert(WARRANT_PCR);
+        if self.wants_ima() {
+            pcrs.insert(IMA_PCR);
+        }
         vec![(self.bank, pcrs.into_iter().collect())]
     }
 

@@ -312,3 +312,69 @@ pub fn parse_firmware_log(bytes: &[u8]) -> Result<EventLog, Finding> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+    use super::*;
+
+    fn clock(reset: u32, restart: u32, ms: u64) -> ClockInfo {
+        ClockInfo {
+            clock: ms,
+            reset_count: reset,
+            restart_count: restart,
+            safe: true,
+        }
+    }
+
+    #[test]
+    fn a_clock_may_move_forward_or_reboot_but_never_go_back() {
+        let last = Some(clock(5, 2, 1_000));
+        assert!(clock_not_back(clock(5, 2, 1_000), last).is_ok());
+        assert!(clock_not_back(clock(5, 2, 2_000), last).is_ok());
+        assert!(clock_not_back(clock(5, 3, 1_200), last).is_ok(), "a resume");
+        // Clock is saved on an orderly shutdown: after a resume it may not be earlier.
+        assert!(clock_not_back(clock(5, 3, 10), last).is_err());
+        assert!(clock_not_back(clock(6, 0, 10), last).is_ok(), "a reboot");
+        assert!(clock_not_back(clock(0, 0, 0), None).is_ok(), "first quote");
+        for (now, what) in [
+            (clock(4, 9, 9_999), "resetCount"),
+            (clock(5, 1, 9_999), "restartCount"),
+            (clock(5, 2, 999), "clock"),
+        ] {
+            let f = clock_not_back(now, last).unwrap_err();
+            assert_eq!(f.check, "clock");
+            assert!(!f.passed);
+            assert!(
+                f.reason.contains(&format!("{what} went back")),
+                "{}",
+                f.reason
+            );
+        }
+    }
+
+    #[test]
+    fn the_quote_must_come_from_the_challenged_boot() {
+        let at_challenge = clock(5, 2, 1_000);
+        assert!(clock_since_challenge(clock(5, 2, 1_500), at_challenge).is_ok());
+        let f = clock_since_challenge(clock(6, 0, 50), at_challenge).unwrap_err();
+        assert!(f.reason.contains("rebooted between challenge and quote"));
+        let f = clock_since_challenge(clock(5, 3, 1_500), at_challenge).unwrap_err();
+        assert!(f.reason.contains("rebooted"));
+        let f = clock_since_challenge(clock(5, 2, 500), at_challenge).unwrap_err();
+        assert!(f.reason.contains("before the challenge"));
+    }
+
+    #[test]
+    fn quote_errors_name_their_check() {
+        assert_eq!(quote_finding(&QuoteError::NonceMismatch).check, "nonce");
+        assert_eq!(
+            quote_finding(&QuoteError::BadSignature).check,
+            "quote-signature"
+        );
+        assert_eq!(
+            quote_finding(&QuoteError::NotAQuote { tag: 0x8017 }).check,
+            "quote"
+        );
+    }
+}
