@@ -73,6 +73,10 @@ impl Node {
         }
         if quoted.bank(HashAlg::Sha256).is_some() {
             quoted.set(HashAlg::Sha256, 11, pcr11(uki));
+            // IMA's PCR, quoted as every real quote of a policy that appraises IMA is (the
+            // verifier proves the list against it before appraisal; here it is the value of
+            // a node with no IMA list).
+            quoted.set(HashAlg::Sha256, 10, HashAlg::Sha256.zero());
         }
         let warrant = WarrantLog::verify(&records, &quoted).unwrap();
         Node {
@@ -769,7 +773,7 @@ fn example_document_parses() {
         refs.quote_selection(),
         vec![(
             HashAlg::Sha256,
-            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 14, 15]
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15]
         )]
     );
     let back: Value = serde_json::from_str(&refs.to_json_pretty()).unwrap();
