@@ -147,10 +147,8 @@ fn agent_measures_once_per_boot() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not hex"));
 }
 
-#[test]
-fn agent_reports_an_unreachable_verifier_and_a_missing_ca_clearly() {
-    let tpm = Swtpm::start().unwrap();
-    let dir = tempdir();
+/// `warrant agent attest --once` against nobody (port 1), with the CA file `ca`.
+fn attest_against_nobody(tpm: &Swtpm, dir: &std::path::Path, ca: &str) -> std::process::Output {
     let out = warrant(&[
         "agent",
         "attest",
@@ -158,27 +156,7 @@ fn agent_reports_an_unreachable_verifier_and_a_missing_ca_clearly() {
         "--verifier",
         "https://127.0.0.1:1",
         "--ca",
-        path(&dir.join("missing-ca.pem")),
-        "--tcti",
-        &tpm.tcti(),
-        "--state",
-        path(&dir.join("state")),
-        "--event-log",
-        path(&dir.join("cel.json")),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing-ca.pem"));
-    no_panic(&out);
-
-    std::fs::write(dir.join("ca.pem"), b"-----BEGIN CERTIFICATE-----\n").unwrap();
-    let out = warrant(&[
-        "agent",
-        "attest",
-        "--once",
-        "--verifier",
-        "https://127.0.0.1:1",
-        "--ca",
-        path(&dir.join("ca.pem")),
+        path(&dir.join(ca)),
         "--tcti",
         &tpm.tcti(),
         "--state",
@@ -189,9 +167,21 @@ fn agent_reports_an_unreachable_verifier_and_a_missing_ca_clearly() {
         path(&dir.join("none.bin")),
     ]);
     assert_eq!(out.status.code(), Some(2));
+    no_panic(&out);
+    out
+}
+
+#[test]
+fn agent_reports_an_unreachable_verifier_and_a_missing_ca_clearly() {
+    let tpm = Swtpm::start().unwrap();
+    let dir = tempdir();
+    let out = attest_against_nobody(&tpm, &dir, "missing-ca.pem");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing-ca.pem"));
+
+    std::fs::write(dir.join("ca.pem"), b"-----BEGIN CERTIFICATE-----\n").unwrap();
+    let out = attest_against_nobody(&tpm, &dir, "ca.pem");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ca.pem"), "{err}");
-    no_panic(&out);
 
     // A real certificate, but nobody listening.
     std::fs::copy(
@@ -199,28 +189,10 @@ fn agent_reports_an_unreachable_verifier_and_a_missing_ca_clearly() {
         dir.join("ca.pem"),
     )
     .unwrap();
-    let out = warrant(&[
-        "agent",
-        "attest",
-        "--once",
-        "--verifier",
-        "https://127.0.0.1:1",
-        "--ca",
-        path(&dir.join("ca.pem")),
-        "--tcti",
-        &tpm.tcti(),
-        "--state",
-        path(&dir.join("state")),
-        "--event-log",
-        path(&dir.join("cel.json")),
-        "--firmware-log",
-        path(&dir.join("none.bin")),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = attest_against_nobody(&tpm, &dir, "ca.pem");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("cannot reach the verifier at https://127.0.0.1:1"),
         "{err}"
     );
-    no_panic(&out);
 }

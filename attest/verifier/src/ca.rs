@@ -644,39 +644,31 @@ impl Authority {
 /// `None` for anything else (no such SAN, two of them, a malformed id, not a certificate).
 /// The caller must have verified the certificate chain to this CA (the TLS layer does).
 pub fn node_id_from_client_cert(der: &[u8]) -> Option<String> {
-    let (rest, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    if !rest.is_empty() {
-        return None;
-    }
-    let san = cert.subject_alternative_name().ok()??;
-    let mut ids = san.value.general_names.iter().filter_map(|n| match n {
-        GeneralName::URI(u) => u.strip_prefix(NODE_URI_PREFIX),
-        _ => None,
-    });
-    let id = ids.next()?;
-    if ids.next().is_some() || !is_node_id(id) {
-        return None;
-    }
-    Some(id.to_owned())
+    one_uri_san(der, NODE_URI_PREFIX, is_node_id)
 }
 
 /// The operator a client certificate names: its one `urn:warrant:operator:<name>` URI SAN.
 /// The caller must have verified the certificate chain to this CA (the TLS layer does).
 pub fn operator_from_client_cert(der: &[u8]) -> Option<String> {
+    one_uri_san(der, OPERATOR_URI_PREFIX, is_node_name)
+}
+
+/// The rest of the certificate's one URI SAN that starts with `prefix`, if `valid`.
+fn one_uri_san(der: &[u8], prefix: &str, valid: fn(&str) -> bool) -> Option<String> {
     let (rest, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     if !rest.is_empty() {
         return None;
     }
     let san = cert.subject_alternative_name().ok()??;
-    let mut names = san.value.general_names.iter().filter_map(|n| match n {
-        GeneralName::URI(u) => u.strip_prefix(OPERATOR_URI_PREFIX),
+    let mut found = san.value.general_names.iter().filter_map(|n| match n {
+        GeneralName::URI(u) => u.strip_prefix(prefix),
         _ => None,
     });
-    let name = names.next()?;
-    if names.next().is_some() || !is_node_name(name) {
+    let value = found.next()?;
+    if found.next().is_some() || !valid(value) {
         return None;
     }
-    Some(name.to_owned())
+    Some(value.to_owned())
 }
 
 /// The serial number of a certificate (DER), lowercase hex as [`IssuedCert::serial`] and the
