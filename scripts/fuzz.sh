@@ -59,6 +59,10 @@ seed ima_ascii "${ima[@]}"
 seed uki measure/testdata/uki/uki.efi
 seed ek_chain policy/testdata/ek/swtpm/*.der policy/testdata/ek/synthetic/*.der
 seed tpm2_attest measure/testdata/quote/*
+# refvalues, make_credential, verifier_core: seeds built from the golden quotes and the docs.
+if command -v python3 >/dev/null; then
+  python3 fuzz/seed_attestation.py
+fi
 # verity_superblock: the first 4 KiB of hash devices veritysetup made, in a few configurations.
 if command -v veritysetup >/dev/null; then
   vtmp=$(mktemp -d)
