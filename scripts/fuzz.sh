@@ -59,6 +59,19 @@ seed ima_ascii "${ima[@]}"
 seed uki measure/testdata/uki/uki.efi
 seed ek_chain policy/testdata/ek/swtpm/*.der policy/testdata/ek/synthetic/*.der
 seed tpm2_attest measure/testdata/quote/*
+# luks2_header: the header (both copies) of a LUKS2 file cryptsetup made, with a token.
+if command -v cryptsetup >/dev/null; then
+  ltmp=$(mktemp -d)
+  truncate -s 20M "$ltmp/disk"
+  printf 'fuzz' >"$ltmp/key"
+  cryptsetup luksFormat --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --batch-mode \
+    --key-file "$ltmp/key" "$ltmp/disk" >/dev/null
+  printf '{"type":"warrant-fuzz","keyslots":["0"],"x":1}' |
+    cryptsetup token import --json-file - "$ltmp/disk" >/dev/null || true
+  head -c 32768 "$ltmp/disk" >"$ltmp/hdr"
+  seed luks2_header "$ltmp/hdr"
+  rm -rf "$ltmp"
+fi
 # refvalues, make_credential, verifier_core: seeds built from the golden quotes and the docs.
 if command -v python3 >/dev/null; then
   python3 fuzz/seed_attestation.py

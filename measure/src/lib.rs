@@ -25,6 +25,7 @@ pub mod codec;
 pub mod efi;
 pub mod eventlog;
 pub mod ima;
+pub mod luks2;
 pub mod pcr;
 pub mod tpm2;
 pub mod uki;
