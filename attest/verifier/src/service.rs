@@ -353,8 +353,10 @@ impl Service {
         Ok(revoked)
     }
 
-    /// Keeps the node's last evidence (for `policy capture`), written atomically.
-    fn keep_evidence(&self, node_id: &str, request: &v1::AttestRequest) {
+    /// Keeps the node's last evidence that was not admitted (for `policy capture` and for a
+    /// person looking into a denial), written atomically in the background. Evidence that was
+    /// admitted is not kept: the audit trail records its findings.
+    async fn keep_evidence(&self, node_id: &str, request: &v1::AttestRequest) {
         let quote = request.quote.clone().unwrap_or_default();
         let kept = crate::capture::KeptEvidence {
             nonce: hex::encode(&request.nonce),
@@ -369,14 +371,26 @@ impl Service {
             warrant_event_log: hex::encode(&request.warrant_event_log),
             ima_log: hex::encode(&request.ima_log),
         };
-        if let Ok(json) = serde_json::to_vec(&kept) {
-            let dir = &self.config.evidence_dir;
-            let _ = std::fs::create_dir_all(dir);
-            let tmp = dir.join(format!(".{node_id}.json.tmp"));
-            if std::fs::write(&tmp, json).is_ok() {
-                let _ = std::fs::rename(&tmp, dir.join(format!("{node_id}.json")));
+        let dir = self.config.evidence_dir.clone();
+        let node_id = node_id.to_string();
+        // Off the async workers (a few hundred KiB of file I/O), and done before the answer
+        // goes out, so `policy capture` right after a denial finds it.
+        let written = tokio::task::spawn_blocking(move || {
+            let write = || -> std::io::Result<()> {
+                let json = serde_json::to_vec(&kept)?;
+                std::fs::create_dir_all(&dir)?;
+                let tmp = dir.join(format!(".{node_id}.json.tmp"));
+                std::fs::write(&tmp, json)?;
+                std::fs::rename(&tmp, dir.join(format!("{node_id}.json")))
+            };
+            if let Err(e) = write() {
+                eprintln!(
+                    "warrant-verifier: cannot keep the evidence of node {node_id} in {}: {e}",
+                    dir.display()
+                );
             }
-        }
+        });
+        let _ = written.await;
     }
 
     async fn do_register(
@@ -703,8 +717,8 @@ impl Service {
                 return deny(vec![Finding::fail("nonce", reason)], None);
             }
         };
-        self.keep_evidence(&node.node_id, &r);
         let Some(refs) = &self.config.refs else {
+            self.keep_evidence(&node.node_id, &r).await;
             return deny(
                 vec![Finding::fail(
                     "reference-values",
@@ -737,6 +751,7 @@ impl Service {
             },
         );
         if !report.admitted {
+            self.keep_evidence(&node.node_id, &r).await;
             return deny(report.findings, report.clock);
         }
         // Admitted: issue the credential.
