@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod agent_cmd;
+mod disk_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
 mod tpm_cmd;
@@ -49,6 +50,9 @@ enum Command {
     /// The node agent: measures the boot, attests to a verifier, keeps the join credential.
     #[command(subcommand)]
     Agent(agent_cmd::AgentCommand),
+    /// LUKS2 volumes unlocked by the TPM on a proven boot (systemd-tpm2 tokens).
+    #[command(subcommand)]
+    Disk(disk_cmd::DiskCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::Uki(cmd) => uki_cmd::run(cmd),
         Command::Tpm(cmd) => tpm_cmd::run(cmd),
         Command::Agent(cmd) => agent_cmd::run(cmd),
+        Command::Disk(cmd) => disk_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,7 @@ pub use measure::cel;
 mod device;
 mod guard;
 pub mod seal;
+pub mod systemd;
 pub mod tcti;
 
 pub use device::{

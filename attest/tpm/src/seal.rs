@@ -384,7 +384,7 @@ fn load_srk(ctx: &mut Context) -> Result<(Guard<'_>, KeyHandle, Vec<u8>), TpmErr
     Ok((guard, handle, name.value().to_vec()))
 }
 
-fn selection(bank: HashAlg, pcrs: &[u32]) -> Result<PcrSelectionList, SealError> {
+pub(crate) fn selection(bank: HashAlg, pcrs: &[u32]) -> Result<PcrSelectionList, SealError> {
     let slots = pcrs
         .iter()
         .map(|p| slot(*p))
@@ -397,7 +397,7 @@ fn selection(bank: HashAlg, pcrs: &[u32]) -> Result<PcrSelectionList, SealError>
 
 /// Starts a policy (or trial) session with SHA-256; salted with `salt` when given, with
 /// AES-128-CFB response parameter encryption (the Unseal result travels encrypted).
-fn policy_session(
+pub(crate) fn policy_session(
     ctx: &mut Context,
     salt: Option<KeyHandle>,
     kind: SessionType,
@@ -439,7 +439,7 @@ fn pcr_digest(values: &[Vec<u8>]) -> Result<Digest, TpmError> {
 }
 
 /// The TPM's response code kind, for errors the user must see by name.
-fn kind(e: &tss_esapi::Error) -> Option<Tss2ResponseCodeKind> {
+pub(crate) fn kind(e: &tss_esapi::Error) -> Option<Tss2ResponseCodeKind> {
     match e {
         tss_esapi::Error::Tss2Error(rc) => rc.kind(),
         tss_esapi::Error::WrapperError(_) => None,
@@ -447,8 +447,8 @@ fn kind(e: &tss_esapi::Error) -> Option<Tss2ResponseCodeKind> {
 }
 
 /// `TPM_CC_PolicyAuthorize` and `TPM_CC_PolicyAuthValue` (Part 2 section 6.5.2).
-const TPM_CC_POLICY_AUTHORIZE: u32 = 0x0000_016A;
-const TPM_CC_POLICY_AUTH_VALUE: u32 = 0x0000_016B;
+pub(crate) const TPM_CC_POLICY_AUTHORIZE: u32 = 0x0000_016A;
+pub(crate) const TPM_CC_POLICY_AUTH_VALUE: u32 = 0x0000_016B;
 
 /// The authPolicy of a signed policy, computed as the TPM does (Part 3 sections 23.16 and
 /// 23.17): `H(H(0^32 || CC_PolicyAuthorize || keyName) || policyRef)` with an empty
@@ -465,15 +465,15 @@ fn authorize_policy_digest(key_name: &[u8], pin: bool) -> Vec<u8> {
 }
 
 /// An RSA policy key, from its DER SubjectPublicKeyInfo.
-struct RsaKey {
-    modulus: Vec<u8>,
-    exponent: u32,
+pub(crate) struct RsaKey {
+    pub(crate) modulus: Vec<u8>,
+    pub(crate) exponent: u32,
     /// SHA-256 of the PKCS#1 `RSAPublicKey` DER (`.pcrsig`'s `pkfp`).
-    pkfp: Vec<u8>,
+    pub(crate) pkfp: Vec<u8>,
 }
 
 impl RsaKey {
-    fn from_spki(der: &[u8]) -> Result<RsaKey, SealError> {
+    pub(crate) fn from_spki(der: &[u8]) -> Result<RsaKey, SealError> {
         let spki: picky_asn1_x509::SubjectPublicKeyInfo =
             picky_asn1_der::from_bytes(der).map_err(|_| SealError::BadPolicyKey)?;
         let picky_asn1_x509::PublicKey::Rsa(rsa) = spki.subject_public_key else {
@@ -812,7 +812,7 @@ impl Tpm {
 }
 
 /// TPM_PT_LOCKOUT_INTERVAL: seconds until one failure is forgiven (Part 2 section 6.13).
-fn lockout_interval(ctx: &mut Context) -> Option<u32> {
+pub(crate) fn lockout_interval(ctx: &mut Context) -> Option<u32> {
     let (data, _) = ctx
         .execute_without_session(|c| {
             c.get_capability(
