@@ -8,6 +8,8 @@ PACKAGES=(
   pkg-config build-essential libtss2-dev protobuf-compiler libsqlite3-dev
   # the software TPM and the reference TPM tools (tpm2_eventlog is the benchmark's reference)
   swtpm swtpm-tools tpm2-tools
+  # systemd-cryptenroll --tpm2-device=swtpm:... dlopens libtss2-tcti-swtpm.so.0 (also pulled in by libtss2-dev)
+  libtss2-tcti-swtpm0
   # LUKS2 and dm-verity on plain files (veritysetup is in cryptsetup-bin)
   cryptsetup-bin
   # UKIs: systemd's EFI stub, objcopy to assemble them, systemd-measure (in systemd) to compare
