@@ -698,36 +698,6 @@ struct TokenReport {
     reason: Option<String>,
 }
 
-/// systemd 252's policy digest for a PCR-only token (PolicyPCR over the selection; with a
-/// PIN, PolicyAuthValue after it), from PCR values.
-pub fn pcr_policy_digest(bank: HashAlg, pcrs: &[u32], values: &[&[u8]], pin: bool) -> Vec<u8> {
-    const TPM_CC_POLICY_PCR: u32 = 0x0000_017f;
-    const TPM_CC_POLICY_AUTH_VALUE: u32 = 0x0000_016b;
-    let mut select = [0u8; 3];
-    for p in pcrs {
-        if let Some(byte) = select.get_mut((*p / 8) as usize) {
-            *byte |= 1 << (p % 8);
-        }
-    }
-    let mut selection = Vec::new();
-    selection.extend_from_slice(&1u32.to_be_bytes());
-    selection.extend_from_slice(&bank.tpm_alg_id().to_be_bytes());
-    selection.push(3);
-    selection.extend_from_slice(&select);
-    let pcr_digest = HashAlg::Sha256.hash_parts(values);
-    let mut d = vec![0u8; 32];
-    d = HashAlg::Sha256.hash_parts(&[
-        &d,
-        &TPM_CC_POLICY_PCR.to_be_bytes(),
-        &selection,
-        &pcr_digest,
-    ]);
-    if pin {
-        d = HashAlg::Sha256.hash_parts(&[&d, &TPM_CC_POLICY_AUTH_VALUE.to_be_bytes()]);
-    }
-    d
-}
-
 fn status(
     device: &Path,
     tcti: Option<&str>,
@@ -779,18 +749,21 @@ fn status(
                     let values = tpm
                         .read_selection(&[(bank, pcrs.clone())])
                         .map_err(tpm_failure)?;
-                    let list: Vec<&[u8]> =
-                        pcrs.iter().filter_map(|p| values.get(bank, *p)).collect();
-                    let now = pcr_policy_digest(bank, &pcrs, &list, report.pin);
-                    let ok = now == hash;
+                    let list: Vec<Vec<u8>> = pcrs
+                        .iter()
+                        .filter_map(|p| values.get(bank, *p).map(<[u8]>::to_vec))
+                        .collect();
+                    let policy = |values: &[Vec<u8>]| {
+                        tpm::systemd::enrollment_policy(None, bank, &pcrs, values, report.pin)
+                    };
+                    let ok = policy(&list) == hash;
                     if let (Some(pcr11), HashAlg::Sha256) = (uki_pcr11, bank) {
-                        let after: Vec<&[u8]> = pcrs
+                        let after: Vec<Vec<u8>> = pcrs
                             .iter()
                             .zip(&list)
-                            .map(|(p, v)| if *p == 11 { pcr11 } else { *v })
+                            .map(|(p, v)| if *p == 11 { pcr11.to_vec() } else { v.clone() })
                             .collect();
-                        report.would_unseal_with_uki =
-                            Some(pcr_policy_digest(bank, &pcrs, &after, report.pin) == hash);
+                        report.would_unseal_with_uki = Some(policy(&after) == hash);
                     }
                     report.would_unseal = Some(ok);
                     report.reason = Some(if ok {

@@ -517,8 +517,10 @@ fn pcr_selection_bytes(bank: HashAlg, pcrs: &[u32]) -> Vec<u8> {
 
 /// The policy digest systemd 252 computes at enrollment (SHA-256 session), extended as the TPM
 /// does (Part 3 sections 23.7, 23.16, 23.18): `PolicyAuthorize(key)` when signed, then
-/// `PolicyPCR(pcrs = values)` when there are PCRs, then `PolicyAuthValue` with a PIN.
-fn enrollment_policy(
+/// `PolicyPCR(pcrs = values)` when there are PCRs, then `PolicyAuthValue` with a PIN. Pure:
+/// `warrant disk status` compares it, for the PCR values of now or of a coming update, with a
+/// token's `tpm2-policy-hash`.
+pub fn enrollment_policy(
     authorize_key_name: Option<&[u8]>,
     bank: HashAlg,
     pcrs: &[u32],
