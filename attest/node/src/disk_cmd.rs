@@ -400,12 +400,19 @@ fn free_keyslot(header: &Header) -> Result<u32, Failure> {
         .ok_or_else(|| Failure::input("no free keyslot (all 32 are used)"))
 }
 
-/// One line from standard input, without its newline.
+/// Asked for on the terminal without echo, or one line from standard input when it is not a
+/// terminal; without its newline.
 fn read_line(what: &str) -> Result<Zeroizing<String>, Failure> {
+    use std::io::IsTerminal as _;
     let mut line = Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Failure::input(format!("reading the {what} from standard input: {e}")))?;
+    if std::io::stdin().is_terminal() {
+        *line = rpassword::prompt_password(format!("{what}: "))
+            .map_err(|e| Failure::input(format!("reading the {what} from the terminal: {e}")))?;
+    } else {
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::input(format!("reading the {what} from standard input: {e}")))?;
+    }
     while line.ends_with('\n') || line.ends_with('\r') {
         line.pop();
     }

@@ -461,3 +461,64 @@ fn status_tells_whether_a_new_uki_will_still_unlock() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("would NOT unseal"), "{}", text(&out));
 }
+
+#[test]
+fn a_corrupted_token_is_a_clear_error_and_changes_nothing() {
+    let tpm = Swtpm::start().unwrap();
+    let t = tpm.tcti();
+    let dir = tempdir();
+    let (img, key) = volume(&dir);
+    let out = warrant(
+        &[
+            "disk",
+            "enroll",
+            path(&img),
+            "--pcrs",
+            "7",
+            "--unlock-key-file",
+            path(&key),
+        ],
+        &t,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The token's tpm2-blob is no longer base64, in both header copies, each with its
+    // checksum recomputed (SHA-256 over hdr_size bytes, csum field at 0x1c0 zeroed): a header
+    // cryptsetup accepts, with a token that is wrong.
+    let mut image = std::fs::read(&img).unwrap();
+    let hdr_size = u64::from_be_bytes(image[8..16].try_into().unwrap()) as usize;
+    for copy in [0, hdr_size] {
+        let area = &mut image[copy..copy + hdr_size];
+        let json = String::from_utf8_lossy(&area[4096..]).to_string();
+        let at = json.find("\"tpm2-blob\":\"").unwrap() + "\"tpm2-blob\":\"".len();
+        area[4096 + at..4096 + at + 4].copy_from_slice(b"!!!!");
+        area[0x1c0..0x1c0 + 64].fill(0);
+        let digest = measure::alg::HashAlg::Sha256.hash(area);
+        area[0x1c0..0x1c0 + 32].copy_from_slice(&digest);
+    }
+    std::fs::write(&img, &image).unwrap();
+    let dump = Command::new("cryptsetup")
+        .arg("luksDump")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "cryptsetup reads the header");
+
+    for args in [
+        vec!["disk", "unlock", path(&img), "--test"],
+        vec!["disk", "status", path(&img)],
+        vec![
+            "disk",
+            "reseal",
+            path(&img),
+            "--unlock-key-file",
+            path(&key),
+        ],
+    ] {
+        let out = warrant(&args, &t);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("tpm2-blob"), "{args:?}: {}", text(&out));
+    }
+    assert!(std::fs::read(&img).unwrap() == image, "the image changed");
+    // The passphrase still opens it: nothing was stranded.
+    assert!(opens_with(&img, b"correct horse battery staple"));
+}
