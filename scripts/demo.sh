@@ -11,6 +11,8 @@
 #      becomes the reference values, a good node admitted with a client certificate and a
 #      bootstrap token, and a tampered node (another UKI, another root image) refused, with
 #      the verifier's reasons.
+#   9. a TPM-sealed disk: a LUKS2 volume enrolled in systemd's token format, opened by the TPM,
+#      kept shut after the boot changes, opened with the recovery key and resealed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -149,5 +151,27 @@ if attest tampered $(printf '%064d' 0) 2>/dev/null | sed 's/^/   /'; then
 fi
 echo "-- the audit trail ($($V audit --state "$TMP/verifier" | wc -l) decisions), last one:"
 $V audit --state "$TMP/verifier" | tail -n 1 | jq -c '{kind, verdict, reasons: [.reasons[] | select(.passed == false) | .reason]}' | sed 's/^/   /'
+
+echo
+echo "== 9. A TPM-sealed disk: opens on this boot only, never strands its data"
+boot_node disk "uki v1" $ROOT_HASH
+T=$(cat "$TMP/disk/tcti")
+truncate -s 20M "$TMP/disk.img"
+head -c 32 /dev/urandom | base64 > "$TMP/initial.key"
+chmod 600 "$TMP/initial.key"
+cryptsetup luksFormat --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --batch-mode \
+  --key-file "$TMP/initial.key" "$TMP/disk.img"
+$W disk recovery-key "$TMP/disk.img" --unlock-key-file "$TMP/initial.key" --tcti "$T" | tail -n 1 | tr -d '\n' > "$TMP/recovery.key"
+echo "   recovery key added (printed once; kept here in $TMP/recovery.key for the demo)"
+$W disk enroll "$TMP/disk.img" --pcrs 7,11 --unlock-key-file "$TMP/initial.key" --tcti "$T" | sed 's/^/   /'
+$W disk unlock "$TMP/disk.img" --test --tcti "$T" | sed 's/^/   /'
+echo "-- the boot changes (another UKI measured into PCR 11):"
+tpm2_pcrextend -T "$T" "11:sha256=$(printf 'uki v2' | sha256sum | cut -d' ' -f1)"
+if $W disk unlock "$TMP/disk.img" --test --tcti "$T" 2> "$TMP/err"; then
+  echo "   the disk opened after the boot changed: this is a bug" >&2; exit 1
+fi
+echo "   refused: $(cat "$TMP/err")"
+$W disk reseal "$TMP/disk.img" --unlock-key-file "$TMP/recovery.key" --tcti "$T" | sed 's/^/   /'
+$W disk unlock "$TMP/disk.img" --test --tcti "$T" | sed 's/^/   /'
 echo
 echo "demo OK"
