@@ -280,21 +280,8 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                     .map(|(_, t)| t.pcrs.iter().map(|p| u32::from(*p)).collect())
                     .unwrap_or_else(|| vec![7]),
             };
-            // Check the key before touching anything.
-            cryptsetup(
-                &[
-                    "open".into(),
-                    "--test-passphrase".into(),
-                    "--key-file".into(),
-                    "-".into(),
-                    device.display().to_string(),
-                ],
-                Some(&key),
-                None,
-            )
-            .map_err(|e| {
-                Failure::verdict(format!("the unlock key does not open the volume: {e}"))
-            })?;
+            // A key that does not open the volume is refused by enroll before anything is
+            // written, and the stale slots are removed only after the new one works.
             let slot = enroll(&device, &header, &tcti.tcti, &key, &pcrs, None, None)?;
             let removed = remove_tpm_slots(&device, &stale)?;
             emit(&format!(
@@ -429,13 +416,33 @@ fn unlock_key(arg: &UnlockKeyArg) -> Result<Zeroizing<Vec<u8>>, Failure> {
     }
 }
 
-/// Runs cryptsetup with `stdin` on its standard input; the error is its message.
+/// A failed cryptsetup run: its exit code and message.
+struct CryptsetupError {
+    code: Option<i32>,
+    message: String,
+}
+
+impl std::fmt::Display for CryptsetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// cryptsetup's exit code for "no key available with this passphrase" (EPERM).
+const CRYPTSETUP_WRONG_KEY: i32 = 2;
+
+/// Runs cryptsetup with `stdin` on its standard input. `keep` is a memfd a path in `args`
+/// points at: it stays open until cryptsetup is done.
 fn cryptsetup(
     args: &[String],
     stdin: Option<&[u8]>,
     keep: Option<&std::fs::File>,
-) -> Result<(), String> {
-    let _ = keep; // the memfd a path in `args` points at stays open until cryptsetup is done
+) -> Result<(), CryptsetupError> {
+    let _ = keep;
+    let fail = |message: String| CryptsetupError {
+        code: None,
+        message,
+    };
     let mut child = Command::new("cryptsetup")
         .args(args)
         .stdin(if stdin.is_some() {
@@ -446,17 +453,23 @@ fn cryptsetup(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run cryptsetup: {e} (scripts/install-deps.sh installs it)"))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run cryptsetup: {e} (scripts/install-deps.sh installs it)"
+            ))
+        })?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(data)
-            .map_err(|e| format!("writing to cryptsetup: {e}"))?;
+            .map_err(|e| fail(format!("writing to cryptsetup: {e}")))?;
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if out.status.success() {
-        Ok(())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        Err(if err.is_empty() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(CryptsetupError {
+        code: out.status.code(),
+        message: if err.is_empty() {
             format!(
                 "cryptsetup {} failed ({})",
                 args.first().map_or("", String::as_str),
@@ -464,8 +477,8 @@ fn cryptsetup(
             )
         } else {
             err
-        })
-    }
+        },
+    })
 }
 
 /// An anonymous in-memory file holding `bytes`, inherited by children (no close-on-exec),
@@ -483,14 +496,20 @@ fn memfd(bytes: &[u8]) -> Result<(std::fs::File, String), Failure> {
 
 /// Adds `new_key` in keyslot `slot`, opening with `key`. High-entropy keys get PBKDF2 with
 /// 1000 iterations, as systemd-cryptenroll gives them: stretching adds nothing to 256 bits.
+///
+/// Both keys go through memfds: with `--key-file -` (stdin) cryptsetup 2.6 derives the unlock
+/// key twice (once to check it, once to use it), which triples the cost of a real Argon2
+/// passphrase slot; from a file it derives it once. A wrong unlock key fails here, before
+/// anything is written.
 fn add_keyslot(device: &Path, key: &[u8], new_key: &[u8], slot: u32) -> Result<(), Failure> {
     let (file, path) = memfd(new_key)?;
-    cryptsetup(
+    let (key_file, key_path) = memfd(key)?;
+    let result = cryptsetup(
         &[
             "luksAddKey".into(),
             "--batch-mode".into(),
             "--key-file".into(),
-            "-".into(),
+            key_path,
             "--new-keyfile".into(),
             path,
             "--new-key-slot".into(),
@@ -503,10 +522,24 @@ fn add_keyslot(device: &Path, key: &[u8], new_key: &[u8], slot: u32) -> Result<(
             "sha512".into(),
             device.display().to_string(),
         ],
-        Some(key),
+        None,
         Some(&file),
-    )
-    .map_err(|e| Failure::verdict(format!("cannot add a keyslot: {e}")))
+    );
+    drop(key_file);
+    result.map_err(|e| {
+        if e.code == Some(CRYPTSETUP_WRONG_KEY) {
+            Failure::verdict(format!(
+                "the unlock key does not open the volume{}",
+                if e.message.contains("failed (") {
+                    String::new()
+                } else {
+                    format!(": {e}")
+                }
+            ))
+        } else {
+            Failure::verdict(format!("cannot add a keyslot: {e}"))
+        }
+    })
 }
 
 /// Seals a new key, adds its keyslot and its token. Returns the keyslot.
@@ -519,19 +552,8 @@ fn enroll(
     pin: Option<&str>,
     signed: Option<&SignedPolicyKey<'_>>,
 ) -> Result<u32, Failure> {
-    // Check the unlock key first: a wrong one must not cost a TPM seal.
-    cryptsetup(
-        &[
-            "open".into(),
-            "--test-passphrase".into(),
-            "--key-file".into(),
-            "-".into(),
-            device.display().to_string(),
-        ],
-        Some(key),
-        None,
-    )
-    .map_err(|e| Failure::verdict(format!("the unlock key does not open the volume: {e}")))?;
+    // A wrong unlock key is refused by luksAddKey before anything is written; the transient
+    // sealed object is then simply dropped.
     let slot = free_keyslot(header)?;
     let mut tpm = open(tcti)?;
     let (mut token, passphrase) = tpm::systemd::seal(&mut tpm, pcrs, PcrBank::Sha256, pin, signed)
