@@ -72,6 +72,9 @@ if command -v cryptsetup >/dev/null; then
   seed luks2_header "$ltmp/hdr"
   rm -rf "$ltmp"
 fi
+# hardening_state: the audit's input fixtures (kernel configs, mountinfo, sysctl lines...).
+seed hardening_state policy/testdata/hardening/*.cmdline policy/testdata/hardening/*.mountinfo \
+  policy/testdata/hardening/*.sysctl policy/testdata/hardening/*.txt policy/testdata/hardening/kspp-*.config
 # refvalues, make_credential, verifier_core: seeds built from the golden quotes and the docs.
 if command -v python3 >/dev/null; then
   python3 fuzz/seed_attestation.py

@@ -31,12 +31,13 @@ use measure::efi::variable::{VariableData, VariableValue};
 use measure::efi::Guid;
 use measure::eventlog::decode::{measured_bytes, measured_bytes_quirks, IplKind};
 use measure::eventlog::replay::{reset_value, VerifiedLog};
-use measure::eventlog::{Event, EventData, EventType};
+use measure::eventlog::{DecodeError, Event, EventData, EventType};
 use measure::ima::VerifiedImaList;
 use measure::pcr::PcrBanks;
 use measure::tpm2::VerifiedQuote;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use thiserror::Error;
 
@@ -379,14 +380,30 @@ fn hex_join(list: &[Vec<u8>]) -> String {
 // Firmware-log helpers
 // ---------------------------------------------------------------------------------------------
 
+/// An extended event of a verified log, with its data as the replay decoded it (once: the
+/// checks below read the same PCR 7 variables several times, certificates and all).
+#[derive(Clone, Copy)]
+struct LogEvent<'e> {
+    event: &'e Event,
+    /// What [`Event::decode`] returns for `event`.
+    decoded: &'e Result<EventData, DecodeError>,
+}
+
+impl std::ops::Deref for LogEvent<'_> {
+    type Target = Event;
+    fn deref(&self) -> &Event {
+        self.event
+    }
+}
+
 /// The extended events of `log` in the PCRs the reference values verify.
 fn log_events<'e>(
     log: &'e VerifiedLog<'_>,
     pcrs: &'e BTreeSet<u32>,
-) -> impl Iterator<Item = &'e Event> + 'e {
-    log.events()
-        .iter()
-        .filter(move |e| pcrs.contains(&e.pcr) && e.event_type != EventType::EV_NO_ACTION)
+) -> impl Iterator<Item = LogEvent<'e>> + 'e {
+    log.events_decoded()
+        .filter(move |(e, _)| pcrs.contains(&e.pcr) && e.event_type != EventType::EV_NO_ACTION)
+        .map(|(event, decoded)| LogEvent { event, decoded })
 }
 
 /// True when the event's data is bound to its `bank` digest: the digest is the hash of the
@@ -451,16 +468,16 @@ const SECURE_BOOT: PolicyVariable = PolicyVariable {
 /// The PCR 7 driver-config events of `var`, with their decoded data (`None` when it does not
 /// decode).
 fn variable_events<'e>(
-    events: &[&'e Event],
+    events: &[LogEvent<'e>],
     var: PolicyVariable,
-) -> Vec<(&'e Event, Option<VariableData>)> {
+) -> Vec<(LogEvent<'e>, Option<&'e VariableData>)> {
     events
         .iter()
         .filter(|e| {
             e.pcr == SECURE_BOOT_PCR && e.event_type == EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
         })
-        .filter_map(|e| match e.decode() {
-            Ok(EventData::Variable(v)) if is_variable(&v, var.vendor, var.name) => {
+        .filter_map(|e| match e.decoded {
+            Ok(EventData::Variable(v)) if is_variable(v, var.vendor, var.name) => {
                 Some((*e, Some(v)))
             }
             // Not decodable: it might be this variable; the name is at a fixed place, so look.
@@ -478,25 +495,25 @@ fn raw_variable_name_is(data: &[u8], var: PolicyVariable) -> bool {
 
 /// A kernel command line read from the log.
 struct Cmdline<'e> {
-    event: &'e Event,
+    event: LogEvent<'e>,
     /// `None` when the event's data is not bound to its digest.
     parameters: Option<Vec<String>>,
 }
 
-fn cmdlines<'e>(events: &[&'e Event], bank: HashAlg) -> Vec<Cmdline<'e>> {
+fn cmdlines<'e>(events: &[LogEvent<'e>], bank: HashAlg) -> Vec<Cmdline<'e>> {
     events
         .iter()
         .filter(|e| CMDLINE_PCRS.contains(&e.pcr) && e.event_type == EventType::EV_IPL)
-        .filter_map(|e| match e.decode() {
+        .filter_map(|e| match e.decoded {
             Ok(EventData::Ipl(ipl)) if ipl.kind == IplKind::KernelCmdline => {
-                let value = ipl.value.unwrap_or(ipl.text);
-                let mut tokens = cmdline_tokens(&value);
+                let value = ipl.value.as_deref().unwrap_or(&ipl.text);
+                let mut tokens = cmdline_tokens(value);
                 // GRUB logs the kernel's path first; the kernel never sees it as a parameter.
                 if ipl.encoding == TextEncoding::Utf8 && !tokens.is_empty() {
                     tokens.remove(0);
                 }
                 Some(Cmdline {
-                    event: e,
+                    event: *e,
                     parameters: data_is_bound(e, bank).then_some(tokens),
                 })
             }
@@ -565,9 +582,9 @@ fn effective_parameters(parameters: &[String]) -> Vec<String> {
     out
 }
 
-fn describe_event(ev: &Event) -> String {
-    let path = match ev.decode() {
-        Ok(EventData::ImageLoad(img)) => img.device_path.map(|p| format!(" ({p})")),
+fn describe_event(ev: LogEvent<'_>) -> String {
+    let path = match ev.decoded {
+        Ok(EventData::ImageLoad(img)) => img.device_path.as_ref().map(|p| format!(" ({p})")),
         _ => None,
     };
     format!(
@@ -592,7 +609,7 @@ pub fn appraise(refs: &ReferenceValues, evidence: &Evidence<'_>) -> Appraisal {
     check_warrant_log(evidence, &mut f);
     check_pcr_values(refs, evidence, &mut f);
 
-    let events: Option<Vec<&Event>> = evidence
+    let events: Option<Vec<LogEvent<'_>>> = evidence
         .firmware_log
         .map(|log| log_events(log, &refs.firmware_log_pcrs).collect());
     if !refs.firmware_log_pcrs.is_empty() {
@@ -826,20 +843,20 @@ impl EventKind {
 }
 
 fn check_event_digests(
-    events: &[&Event],
+    events: &[LogEvent<'_>],
     bank: HashAlg,
     allowed: &[Vec<u8>],
     kind: EventKind,
     f: &mut Findings,
 ) {
     let expected = hex_join(allowed);
-    let selected: Vec<&&Event> = events.iter().filter(|e| kind.selects(e)).collect();
+    let selected: Vec<&LogEvent<'_>> = events.iter().filter(|e| kind.selects(e)).collect();
     if selected.is_empty() {
         f.fail(kind.check(), expected, kind.what());
         return;
     }
     for ev in selected {
-        let what = describe_event(ev);
+        let what = describe_event(*ev);
         match ev.digest(bank) {
             None => f.fail(
                 kind.check(),
@@ -859,7 +876,7 @@ fn check_event_digests(
     }
 }
 
-fn check_secure_boot(events: &[&Event], bank: HashAlg, f: &mut Findings) {
+fn check_secure_boot(events: &[LogEvent<'_>], bank: HashAlg, f: &mut Findings) {
     let found = variable_events(events, SECURE_BOOT);
     let expected = "SecureBoot variable is 1";
     if found.is_empty() {
@@ -872,7 +889,7 @@ fn check_secure_boot(events: &[&Event], bank: HashAlg, f: &mut Findings) {
     }
     for (ev, var) in found {
         let n = ev.number;
-        if !data_is_bound(ev, bank) {
+        if !data_is_bound(&ev, bank) {
             f.fail(
                 CheckId::SecureBoot,
                 expected,
@@ -880,7 +897,7 @@ fn check_secure_boot(events: &[&Event], bank: HashAlg, f: &mut Findings) {
             );
             continue;
         }
-        let (ok, actual, reason) = match var.map(|v| v.value) {
+        let (ok, actual, reason) = match var.map(|v| &v.value) {
             Some(VariableValue::Boolean { value: true, raw }) => (
                 true,
                 raw.to_string(),
@@ -907,7 +924,7 @@ fn check_secure_boot(events: &[&Event], bank: HashAlg, f: &mut Findings) {
 }
 
 fn check_variable_digest(
-    events: &[&Event],
+    events: &[LogEvent<'_>],
     bank: HashAlg,
     var: PolicyVariable,
     allowed: &[Vec<u8>],
@@ -951,11 +968,11 @@ fn check_variable_digest(
 /// The entries a dbx lists, when its data is bound and decodes: image hashes
 /// (`EFI_CERT_SHA*`), certificate TBS hashes (`EFI_CERT_X509_SHA*`) and, for revoked
 /// certificates (`EFI_CERT_X509`), the SHA-256 of the certificate's DER encoding.
-fn dbx_entries(
+fn dbx_entries<'v>(
     ev: &Event,
-    var: Option<&VariableData>,
+    var: Option<&'v VariableData>,
     bank: HashAlg,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Cow<'v, [u8]>>, String> {
     if !data_is_bound(ev, bank) {
         return Err(format!(
             "dbx event {}: its {bank} digest is not the hash of its data",
@@ -969,9 +986,11 @@ fn dbx_entries(
             .flat_map(|l| &l.signatures)
             .filter_map(|s| match &s.value {
                 SignatureValue::Hash { digest, .. }
-                | SignatureValue::CertificateHash { digest, .. } => Some(digest.clone()),
+                | SignatureValue::CertificateHash { digest, .. } => {
+                    Some(Cow::Borrowed(digest.as_slice()))
+                }
                 // A revoked certificate: the SHA-256 of its DER encoding.
-                SignatureValue::X509(cert) => hex::decode(&cert.sha256).ok(),
+                SignatureValue::X509(cert) => hex::decode(&cert.sha256).ok().map(Cow::Owned),
                 SignatureValue::Raw { .. } => None,
             })
             .collect()),
@@ -982,7 +1001,12 @@ fn dbx_entries(
     }
 }
 
-fn check_dbx_contains(events: &[&Event], bank: HashAlg, required: &[Vec<u8>], f: &mut Findings) {
+fn check_dbx_contains(
+    events: &[LogEvent<'_>],
+    bank: HashAlg,
+    required: &[Vec<u8>],
+    f: &mut Findings,
+) {
     let expected = format!("dbx lists {} required entries", required.len());
     let found = variable_events(events, DBX);
     if found.is_empty() {
@@ -994,12 +1018,14 @@ fn check_dbx_contains(events: &[&Event], bank: HashAlg, required: &[Vec<u8>], f:
         return;
     }
     for (ev, var) in found {
-        match dbx_entries(ev, var.as_ref(), bank) {
+        match dbx_entries(&ev, var, bank) {
             Err(reason) => f.fail(CheckId::Dbx, expected.clone(), reason),
             Ok(entries) => {
+                // A set: a real dbx lists hundreds of entries, and so may `required`.
+                let listed: HashSet<&[u8]> = entries.iter().map(|e| &**e).collect();
                 let missing: Vec<Vec<u8>> = required
                     .iter()
-                    .filter(|r| !entries.contains(r))
+                    .filter(|r| !listed.contains(r.as_slice()))
                     .cloned()
                     .collect();
                 let actual = format!("{} entries", entries.len());
@@ -1031,7 +1057,12 @@ fn check_dbx_contains(events: &[&Event], bank: HashAlg, required: &[Vec<u8>], f:
     }
 }
 
-fn check_kernel_cmdline(events: &[&Event], bank: HashAlg, required: &[String], f: &mut Findings) {
+fn check_kernel_cmdline(
+    events: &[LogEvent<'_>],
+    bank: HashAlg,
+    required: &[String],
+    f: &mut Findings,
+) {
     let expected = required.join(" ");
     let lines = cmdlines(events, bank);
     if lines.is_empty() {
@@ -1300,9 +1331,9 @@ fn capture_firmware(refs: &mut ReferenceValues, log: &VerifiedLog<'_>, quoted: &
         }
     }
     let pcrs = refs.firmware_log_pcrs.clone();
-    let events: Vec<&Event> = log_events(log, &pcrs).collect();
+    let events: Vec<LogEvent<'_>> = log_events(log, &pcrs).collect();
     let digests_of = |kind: EventKind| -> Option<Vec<Vec<u8>>> {
-        let selected: Vec<&&Event> = events.iter().filter(|e| kind.selects(e)).collect();
+        let selected: Vec<&LogEvent<'_>> = events.iter().filter(|e| kind.selects(e)).collect();
         let digests: Option<Vec<Vec<u8>>> = selected
             .iter()
             .map(|e| e.digest(bank).map(<[u8]>::to_vec))
@@ -1321,7 +1352,7 @@ fn capture_firmware(refs: &mut ReferenceValues, log: &VerifiedLog<'_>, quoted: &
             && sb.iter().all(|(ev, var)| {
                 data_is_bound(ev, bank)
                     && matches!(
-                        var.as_ref().map(|v| &v.value),
+                        var.map(|v| &v.value),
                         Some(VariableValue::Boolean { value: true, .. })
                     )
             });
@@ -1339,7 +1370,11 @@ fn capture_firmware(refs: &mut ReferenceValues, log: &VerifiedLog<'_>, quoted: &
         let dbx = variable_events(&events, DBX);
         let entries: Option<Vec<Vec<Vec<u8>>>> = dbx
             .iter()
-            .map(|(ev, var)| dbx_entries(ev, var.as_ref(), bank).ok())
+            .map(|(ev, var)| {
+                dbx_entries(ev, *var, bank)
+                    .ok()
+                    .map(|l| l.into_iter().map(Cow::into_owned).collect())
+            })
             .collect();
         // Entries every measured dbx lists.
         refs.dbx_contains = entries.and_then(|lists| {

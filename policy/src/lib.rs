@@ -10,4 +10,5 @@
 #![forbid(unsafe_code)]
 pub mod appraise;
 pub mod ek;
+pub mod hardening;
 pub mod refvalues;

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod agent_cmd;
+mod audit_cmd;
 mod disk_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
@@ -53,6 +54,11 @@ enum Command {
     /// LUKS2 volumes unlocked by the TPM on a proven boot (systemd-tpm2 tokens).
     #[command(subcommand)]
     Disk(disk_cmd::DiskCommand),
+    /// Audit this node (or given files) against a hardening profile: exit 0 when it holds.
+    Audit(audit_cmd::AuditArgs),
+    /// Enforce a hardening profile's sysctls and kernel lockdown.
+    #[command(subcommand)]
+    Harden(audit_cmd::HardenCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -139,6 +145,8 @@ fn main() -> ExitCode {
         Command::Tpm(cmd) => tpm_cmd::run(cmd),
         Command::Agent(cmd) => agent_cmd::run(cmd),
         Command::Disk(cmd) => disk_cmd::run(cmd),
+        Command::Audit(args) => audit_cmd::run(args),
+        Command::Harden(cmd) => audit_cmd::harden(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

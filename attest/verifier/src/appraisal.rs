@@ -32,7 +32,8 @@ pub fn with_proven<R>(
 ) -> Result<R, Finding> {
     let log = parse_firmware_log(evidence.firmware_log)?;
     let expected = quoted_subset(quoted, firmware_pcrs);
-    let verified = measure::eventlog::replay::verify(&log, &expected).map_err(|e| {
+    // Only the quoted banks: a bank the quote does not cover proves nothing.
+    let verified = measure::eventlog::replay::verify_quoted(&log, &expected).map_err(|e| {
         Finding::fail(
             "firmware-log",
             format!("the firmware event log does not replay to the quoted PCRs: {e}"),

@@ -98,8 +98,15 @@ impl Certificate {
     /// Parses exactly one DER certificate filling `der`. `offset` is the absolute offset of
     /// `der[0]`, for errors.
     pub fn parse(der: &[u8], offset: usize) -> Result<Certificate, EfiError> {
-        let (rest, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| EfiError::BadCertificate {
+        use x509_parser::nom::Parser;
+        // The extensions' structure is parsed, not their contents: none of them is read here,
+        // and x509-parser never fails on an extension's contents (it records the error in the
+        // extension), so this accepts and refuses exactly what `parse_x509_certificate` does,
+        // with the same errors, without building every extension.
+        let (rest, cert) = x509_parser::certificate::X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(der)
+            .map_err(|e| EfiError::BadCertificate {
                 offset,
                 reason: e.to_string(),
             })?;

@@ -14,6 +14,14 @@
 //!   as a warning (the TPM extended the digest, so replay still uses it; but the data of such
 //!   an event must not be believed).
 //!
+//! ## Verifying only what a quote covers
+//! [`verify`] replays every bank of the log, as `warrant eventlog replay --expect` shows them.
+//! [`verify_quoted`] replays only the banks the expected values are in (the banks a quote
+//! covered): a bank nobody compares proves nothing, and its digest checks and extensions (a
+//! SHA-384 bank, say) would cost as much as the bank that matters. What it did not replay it
+//! lists in [`Replay::skipped_banks`]; its warnings are those of the replayed banks (a digest
+//! mismatch or a missing digest in a skipped bank is not looked for, so not reported).
+//!
 //! ## Quirks
 //! Real firmware and kernels produce logs that do not replay as the specification says. The
 //! ways Warrant knows are the [`Quirk`] list. A quirk is tried only when a plain replay
@@ -21,12 +29,13 @@
 //! value match is used, and the result reports it. A verified log exposes the events *as the
 //! quirks corrected them*, so policy sees exactly what the TPM recorded.
 
-use super::decode::{measured_bytes, measured_bytes_quirks, DigestQuirk, EventData};
+use super::decode::{measured_bytes, measured_bytes_quirks, DecodeError, DigestQuirk, EventData};
 use super::noaction::STARTUP_LOCALITY;
 use super::{Event, EventDigest, EventLog, EventType};
 use crate::alg::HashAlg;
 use crate::pcr::PcrBanks;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A known way in which real logs deviate from what the TPM recorded.
@@ -109,9 +118,14 @@ pub struct Replay {
     /// PCR 0's starting locality.
     pub startup_locality: u8,
     /// The banks replayed: every bank of the log that Warrant can compute and for which every
-    /// extended event has a digest (even if no event extended any PCR).
+    /// extended event has a digest (even if no event extended any PCR); from [`verify_quoted`],
+    /// only those of them it was asked about.
     #[serde(skip)]
     pub replayed_banks: Vec<HashAlg>,
+    /// Banks of the log that [`verify_quoted`] was not asked about and did not replay (always
+    /// empty from [`replay`], [`replay_with`] and [`verify`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_banks: Vec<HashAlg>,
     pub quirks: Vec<AppliedQuirk>,
     pub warnings: Vec<ReplayWarning>,
 }
@@ -137,14 +151,14 @@ fn log_banks(log: &EventLog, warnings: &mut Vec<ReplayWarning>) -> Vec<HashAlg> 
 
 /// Replays the log exactly as recorded: no quirks.
 pub fn replay(log: &EventLog) -> Replay {
-    replay_events(log, &log.events, Vec::new())
+    replay_events(log, &log.events, Vec::new(), None).0
 }
 
 /// Replays the log with `quirks` applied. Quirks that do not apply to this log change nothing
 /// and are not reported.
 pub fn replay_with(log: &EventLog, quirks: &[Quirk]) -> Replay {
     let (events, applied) = apply_quirks(log, quirks);
-    replay_events(log, &events, applied)
+    replay_events(log, &events, applied, None).0
 }
 
 /// PCR 0's starting locality, from the first StartupLocality event before any PCR 0 extension
@@ -185,10 +199,21 @@ fn startup_locality(events: &[Event], warnings: &mut Vec<ReplayWarning>) -> u8 {
     })
 }
 
-fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) -> Replay {
+/// Replays `events` in the log's banks, or only in those of them listed in `only`. Returns the
+/// replay and every event's decoded data (in `events` order), which the replay decodes anyway
+/// for its warnings and a verified log keeps for policy.
+fn replay_events(
+    log: &EventLog,
+    events: &[Event],
+    quirks: Vec<AppliedQuirk>,
+    only: Option<&[HashAlg]>,
+) -> (Replay, Vec<Result<EventData, DecodeError>>) {
     let mut warnings = Vec::new();
-    let banks = log_banks(log, &mut warnings);
+    let (banks, skipped_banks): (Vec<HashAlg>, Vec<HashAlg>) = log_banks(log, &mut warnings)
+        .into_iter()
+        .partition(|alg| only.is_none_or(|only| only.contains(alg)));
     let locality = startup_locality(events, &mut warnings);
+    let mut decoded = Vec::with_capacity(events.len());
     let mut values: BTreeMap<HashAlg, BTreeMap<u32, Vec<u8>>> = BTreeMap::new();
     let mut incomplete: Vec<HashAlg> = Vec::new();
 
@@ -199,13 +224,14 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
                 event_type: t,
             });
         }
-        match ev.decode() {
-            Ok(EventData::Unknown) | Ok(_) => {}
-            Err(e) => warnings.push(ReplayWarning::UndecodableEvent {
+        let data = ev.decode();
+        if let Err(e) = &data {
+            warnings.push(ReplayWarning::UndecodableEvent {
                 event: ev.number,
                 error: e.to_string(),
-            }),
+            });
         }
+        decoded.push(data);
         if ev.event_type == EventType::EV_NO_ACTION {
             continue;
         }
@@ -258,13 +284,15 @@ fn replay_events(log: &EventLog, events: &[Event], quirks: Vec<AppliedQuirk>) ->
         .into_iter()
         .filter(|a| !incomplete.contains(a))
         .collect();
-    Replay {
+    let replay = Replay {
         banks: out,
         startup_locality: locality,
         replayed_banks,
+        skipped_banks,
         quirks,
         warnings,
-    }
+    };
+    (replay, decoded)
 }
 
 /// The warning for an event whose digest is not the hash of its [`measured_bytes`]: a named
@@ -473,7 +501,10 @@ fn describe_mismatch(mismatches: &[PcrMismatch]) -> String {
 #[derive(Debug, Clone)]
 pub struct VerifiedLog<'a> {
     log: &'a EventLog,
-    events: Vec<Event>,
+    /// The log's own events (borrowed) when no quirk applied, else the corrected copy.
+    events: Cow<'a, [Event]>,
+    /// `events[i].decode()`, decoded once by the replay.
+    decoded: Vec<Result<EventData, DecodeError>>,
     replay: Replay,
 }
 
@@ -481,6 +512,17 @@ impl<'a> VerifiedLog<'a> {
     /// The events as the TPM recorded them (quirks applied).
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+    /// The decoded data of each of [`VerifiedLog::events`], in the same order: what
+    /// [`Event::decode`] returns, computed once.
+    pub fn decoded(&self) -> &[Result<EventData, DecodeError>] {
+        &self.decoded
+    }
+    /// The events with their decoded data.
+    pub fn events_decoded(
+        &self,
+    ) -> impl Iterator<Item = (&Event, &Result<EventData, DecodeError>)> + '_ {
+        self.events.iter().zip(&self.decoded)
     }
     pub fn replay(&self) -> &Replay {
         &self.replay
@@ -524,15 +566,36 @@ fn mismatches(events: &[Event], replay: &Replay, expected: &PcrBanks) -> Vec<Pcr
 /// reproduces every expected value is used and reported. Fails closed: an empty `expected`, a
 /// bank the log lacks, or any remaining difference is an error.
 pub fn verify<'a>(log: &'a EventLog, expected: &PcrBanks) -> Result<VerifiedLog<'a>, ReplayError> {
+    verify_in(log, expected, None)
+}
+
+/// [`verify`], replaying only the banks `expected` has values in (the quoted banks, for a
+/// verifier): the verdict and the verified events are those of [`verify`], which compares
+/// only those banks too; the result's [`Replay`] lacks the other banks' values and warnings
+/// and names them in [`Replay::skipped_banks`].
+pub fn verify_quoted<'a>(
+    log: &'a EventLog,
+    expected: &PcrBanks,
+) -> Result<VerifiedLog<'a>, ReplayError> {
+    let banks: Vec<HashAlg> = expected.banks().map(|(alg, _)| alg).collect();
+    verify_in(log, expected, Some(&banks))
+}
+
+fn verify_in<'a>(
+    log: &'a EventLog,
+    expected: &PcrBanks,
+    only: Option<&[HashAlg]>,
+) -> Result<VerifiedLog<'a>, ReplayError> {
     if expected.is_empty() {
         return Err(ReplayError::NothingToCompare);
     }
-    let plain = replay(log);
+    let (plain, decoded) = replay_events(log, &log.events, Vec::new(), only);
     let first = mismatches(&log.events, &plain, expected);
     if first.is_empty() {
         return Ok(VerifiedLog {
             log,
-            events: log.events.clone(),
+            events: Cow::Borrowed(&log.events),
+            decoded,
             replay: plain,
         });
     }
@@ -560,11 +623,12 @@ pub fn verify<'a>(log: &'a EventLog, expected: &PcrBanks) -> Result<VerifiedLog<
                 tried.push(*q);
             }
         }
-        let r = replay_events(log, &events, applied);
+        let (r, decoded) = replay_events(log, &events, applied, only);
         if mismatches(&events, &r, expected).is_empty() {
             return Ok(VerifiedLog {
                 log,
-                events,
+                events: Cow::Owned(events),
+                decoded,
                 replay: r,
             });
         }
@@ -573,4 +637,76 @@ pub fn verify<'a>(log: &'a EventLog, expected: &PcrBanks) -> Result<VerifiedLog<
         mismatches: first,
         quirks_tried: tried,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test code
+    use super::*;
+
+    /// Every real log with expected values, verified against each quoted bank alone and
+    /// against all of them: [`verify_quoted`] gives [`verify`]'s verdict, events and values in
+    /// the quoted banks, and only drops what belongs to the other banks.
+    #[test]
+    fn verify_quoted_agrees_with_verify_on_the_quoted_banks() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/eventlogs");
+        let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+        let manifest: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).unwrap();
+        let mut compared = 0;
+        for (name, entry) in &manifest {
+            let log = EventLog::parse(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+            let all = PcrBanks::from_json(&entry["pcrs"]).unwrap();
+            let mut cases = vec![all.clone()];
+            for (alg, pcrs) in all.banks() {
+                let mut one = PcrBanks::new();
+                for (pcr, v) in pcrs {
+                    one.set(alg, *pcr, v.clone());
+                }
+                cases.push(one);
+            }
+            for expected in cases {
+                let quoted: Vec<HashAlg> = expected.banks().map(|(a, _)| a).collect();
+                let (full, part) = match (verify(&log, &expected), verify_quoted(&log, &expected)) {
+                    (Ok(full), Ok(part)) => (full, part),
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a, b, "{name} {quoted:?}");
+                        continue;
+                    }
+                    (a, b) => panic!("{name} {quoted:?}: {:?} vs {:?}", a.err(), b.err()),
+                };
+                compared += 1;
+                assert_eq!(full.events(), part.events(), "{name}");
+                assert_eq!(full.decoded(), part.decoded(), "{name}");
+                let decoded: Vec<_> = part.events().iter().map(Event::decode).collect();
+                assert_eq!(part.decoded(), decoded.as_slice(), "{name}");
+                let (f, p) = (full.replay(), part.replay());
+                assert_eq!(f.quirks, p.quirks, "{name}");
+                assert_eq!(f.startup_locality, p.startup_locality, "{name}");
+                assert!(f.skipped_banks.is_empty());
+                for alg in &f.replayed_banks {
+                    if quoted.contains(alg) {
+                        assert!(p.replayed_banks.contains(alg), "{name} {alg}");
+                        assert_eq!(f.banks.bank(*alg), p.banks.bank(*alg), "{name} {alg}");
+                    } else {
+                        assert!(p.skipped_banks.contains(alg), "{name} {alg}");
+                        assert!(p.banks.bank(*alg).is_none(), "{name} {alg}");
+                    }
+                }
+                assert!(p.replayed_banks.iter().all(|a| quoted.contains(a)));
+                // Warnings: the same, less those about a skipped bank.
+                let about_skipped = |w: &ReplayWarning| match w {
+                    ReplayWarning::DigestMismatch { algorithm, .. }
+                    | ReplayWarning::MissingDigest { algorithm, .. } => {
+                        p.skipped_banks.contains(algorithm)
+                    }
+                    _ => false,
+                };
+                let kept: Vec<&ReplayWarning> =
+                    f.warnings.iter().filter(|w| !about_skipped(w)).collect();
+                assert_eq!(kept, p.warnings.iter().collect::<Vec<_>>(), "{name}");
+            }
+        }
+        assert!(compared >= 40, "{compared}");
+    }
 }

@@ -1,0 +1,276 @@
+//! `warrant audit` on crafted node states that pass and fail the profile, on a real Debian
+//! kernel config, on this machine, and on bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+mod common;
+
+use common::{no_panic, path, tempdir, warrant};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../policy/testdata/hardening")
+        .join(name)
+}
+
+/// `warrant audit --profile kspp` on the `kspp-<which>.*` fixtures, with `extra` arguments.
+fn audit(which: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempdir();
+    let sec = dir.join("securityfs");
+    std::fs::create_dir_all(&sec).unwrap();
+    let (lockdown, lsm, sig) = if which == "pass" {
+        ("lockdown-integrity.txt", "lsm-pass.txt", "Y\n")
+    } else {
+        ("lockdown-none.txt", "lsm-fail.txt", "N\n")
+    };
+    std::fs::copy(fixture(lockdown), sec.join("lockdown")).unwrap();
+    std::fs::copy(fixture(lsm), sec.join("lsm")).unwrap();
+    std::fs::write(dir.join("sig_enforce"), sig).unwrap();
+    let kconfig = fixture(&format!("kspp-{which}.config"));
+    let cmdline = fixture(&format!("kspp-{which}.cmdline"));
+    let sysctl = fixture(&format!("kspp-{which}.sysctl"));
+    let mountinfo = fixture(&format!("kspp-{which}.mountinfo"));
+    let mut args = vec![
+        "audit",
+        "--profile",
+        "kspp",
+        "--kconfig",
+        path(&kconfig),
+        "--cmdline",
+        path(&cmdline),
+        "--sysctl",
+        path(&sysctl),
+        "--mountinfo",
+        path(&mountinfo),
+        "--securityfs",
+        path(&sec),
+    ];
+    let sig_path = dir.join("sig_enforce");
+    args.extend(["--sig-enforce", path(&sig_path)]);
+    args.extend(extra);
+    let out = warrant(&args);
+    no_panic(&out);
+    out
+}
+
+#[test]
+fn a_hardened_node_holds_the_profile() {
+    let out = audit("pass", &["--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["summary"]["fail"], 0);
+    assert_eq!(report["summary"]["unknown"], 0);
+    let kinds: std::collections::BTreeSet<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 5, "every kind of check ran: {kinds:?}");
+}
+
+#[test]
+fn a_weak_node_fails_with_each_finding_and_sarif_names_the_rules() {
+    let out = audit("fail", &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "fail")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    for prefix in ["kconfig.", "cmdline.", "sysctl.", "mount.", "lsm."] {
+        assert!(
+            failed.iter().any(|id| id.starts_with(prefix)),
+            "no failing {prefix} check: {failed:?}"
+        );
+    }
+
+    let out = audit("fail", &["--sarif"]);
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        failed.len() + report["summary"]["unknown"].as_u64().unwrap() as usize
+    );
+    for r in results {
+        assert!(rules.contains(&r["ruleId"].as_str().unwrap()));
+        assert!(["error", "warning"].contains(&r["level"].as_str().unwrap()));
+        assert!(!r["message"]["text"].as_str().unwrap().is_empty());
+    }
+
+    // The human report names what failed and why.
+    let out = audit("fail", &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FAIL"), "{text}");
+    assert!(text.contains(failed[0]), "{text}");
+}
+
+#[test]
+fn real_kernel_configs_are_audited() {
+    // Debian's kernel: a distribution config, not hardened to KSPP: it must not hold.
+    let out = warrant(&[
+        "audit",
+        "--profile",
+        "kubernetes-node",
+        "--kconfig",
+        path(&fixture("debian-6.1.0-56-amd64.config")),
+        "--json",
+    ]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let strict_rwx = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "kconfig.CONFIG_STRICT_KERNEL_RWX")
+        .unwrap();
+    assert_eq!(
+        strict_rwx["result"], "pass",
+        "Debian builds it: {strict_rwx}"
+    );
+
+    // This machine, live: a verdict, never bad input.
+    let out = warrant(&["audit", "--json"]);
+    no_panic(&out);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], "warrant-audit-report/1");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempdir();
+    let out = warrant(&["audit", "--profile", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kubernetes-node"));
+    let out = warrant(&["audit", "--kconfig", path(&dir.join("missing.config"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.config"));
+    let garbage = dir.join("mountinfo");
+    std::fs::write(&garbage, "this is not a mount table\n").unwrap();
+    let out = warrant(&["audit", "--mountinfo", path(&garbage)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mountinfo"));
+    let gz = dir.join("config.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 0, 1, 2, 3]).unwrap();
+    let out = warrant(&["audit", "--kconfig", path(&gz)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gzip"));
+}
+
+/// A private sysctl tree (`DIR/kernel/kptr_restrict`...) built from `sysctl -a`-style lines:
+/// `harden apply` writes there, never to the host's /proc/sys.
+fn sysctl_tree(lines: &str) -> PathBuf {
+    let root = tempdir().join("sys");
+    for line in lines.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').unwrap();
+        let path = root.join(k.trim().replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{}\n", v.trim())).unwrap();
+    }
+    root
+}
+
+#[test]
+fn harden_apply_raises_weak_sysctls_and_never_lowers_stricter_ones() {
+    let weak = std::fs::read_to_string(fixture("kspp-fail.sysctl")).unwrap();
+    let root = sysctl_tree(&weak);
+    let snapshot = |root: &PathBuf| {
+        let out = std::process::Command::new("find")
+            .arg(root)
+            .args(["-type", "f", "-exec", "cat", "{}", "+"])
+            .output()
+            .unwrap();
+        out.stdout
+    };
+    let before = snapshot(&root);
+
+    // --dry-run changes nothing and says what it would do.
+    let out = warrant(&[
+        "harden",
+        "apply",
+        "--profile",
+        "kspp",
+        "--dry-run",
+        "--sysctl-root",
+        path(&root),
+        "--securityfs",
+        path(&tempdir()),
+    ]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("would "));
+    assert_eq!(snapshot(&root), before);
+
+    // A value stricter than the profile asks for stays (kptr_restrict >= 2; yama >= 1 in
+    // kubernetes-node): set yama to 3, stricter than kubernetes-node's 1.
+    let yama = root.join("kernel/yama/ptrace_scope");
+    std::fs::create_dir_all(yama.parent().unwrap()).unwrap();
+    std::fs::write(&yama, "3\n").unwrap();
+    let out = warrant(&[
+        "harden",
+        "apply",
+        "--profile",
+        "kubernetes-node",
+        "--sysctl-root",
+        path(&root),
+        "--securityfs",
+        path(&tempdir()),
+    ]);
+    no_panic(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("set    "), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&yama).unwrap().trim(),
+        "3",
+        "{text}"
+    );
+
+    // Afterwards every sysctl check the profile has on this tree passes.
+    let out = warrant(&[
+        "audit",
+        "--profile",
+        "kubernetes-node",
+        "--sysctl-root",
+        path(&root),
+        "--json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let weak_sysctls: Vec<&Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "sysctl" && r["result"] == "fail")
+        .collect();
+    assert!(weak_sysctls.is_empty(), "{weak_sysctls:?}");
+}
