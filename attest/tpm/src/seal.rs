@@ -446,6 +446,48 @@ pub(crate) fn kind(e: &tss_esapi::Error) -> Option<Tss2ResponseCodeKind> {
     }
 }
 
+/// Why a signed PCR policy did not authorise a session.
+pub(crate) enum AuthorizeError {
+    /// The signature is not the policy key's over this policy.
+    WrongSigner,
+    Tpm(TpmError),
+}
+
+/// `TPM2_VerifySignature` of `signature` (RSASSA-PKCS1-v1_5, SHA-256) over `H(approved)` with
+/// the loaded policy key, then `TPM2_PolicyAuthorize(approved, empty policyRef, key name,
+/// ticket)` on `session` (Part 3 sections 20.1 and 23.16): the step shared by Warrant's own
+/// signed policies and systemd's.
+pub(crate) fn authorize_signed(
+    ctx: &mut Context,
+    key: KeyHandle,
+    key_name: &Name,
+    session: PolicySession,
+    approved: Digest,
+    signature: &[u8],
+) -> Result<(), AuthorizeError> {
+    let tpm = |e: TpmError| AuthorizeError::Tpm(e);
+    let a_hash = Digest::try_from(HashAlg::Sha256.hash(approved.value()))
+        .map_err(|e| tpm(cmd("aHash")(e)))?;
+    let sig =
+        PublicKeyRsa::try_from(signature.to_vec()).map_err(|_| AuthorizeError::WrongSigner)?;
+    let signature = Signature::RsaSsa(
+        RsaSignature::create(HashingAlgorithm::Sha256, sig)
+            .map_err(|_| AuthorizeError::WrongSigner)?,
+    );
+    let ticket = ctx
+        .verify_signature(key, a_hash, signature)
+        .map_err(|e| match kind(&e) {
+            Some(
+                Tss2ResponseCodeKind::Signature
+                | Tss2ResponseCodeKind::Value
+                | Tss2ResponseCodeKind::Size,
+            ) => AuthorizeError::WrongSigner,
+            _ => tpm(cmd("VerifySignature")(e)),
+        })?;
+    ctx.policy_authorize(session, approved, Nonce::default(), key_name, ticket)
+        .map_err(|e| tpm(cmd("PolicyAuthorize")(e)))
+}
+
 /// `TPM_CC_PolicyAuthorize` and `TPM_CC_PolicyAuthValue` (Part 2 section 6.5.2).
 pub(crate) const TPM_CC_POLICY_AUTHORIZE: u32 = 0x0000_016A;
 pub(crate) const TPM_CC_POLICY_AUTH_VALUE: u32 = 0x0000_016B;
@@ -763,27 +805,12 @@ impl Tpm {
             sorted.retain(|s| s.pkfp == key.pkfp);
             let signed = sorted.first().ok_or(SealError::WrongSigner)?;
             let (mut key_guard, key_handle, name) = load_policy_key(&mut session_guard, key)?;
-            let a_hash =
-                Digest::try_from(HashAlg::Sha256.hash(&signed.pol)).map_err(cmd("aHash"))?;
-            let sig =
-                PublicKeyRsa::try_from(signed.sig.clone()).map_err(|_| SealError::WrongSigner)?;
-            let signature = Signature::RsaSsa(
-                RsaSignature::create(HashingAlgorithm::Sha256, sig)
-                    .map_err(|_| SealError::WrongSigner)?,
-            );
-            let ticket = key_guard
-                .verify_signature(key_handle, a_hash, signature)
-                .map_err(|e| match kind(&e) {
-                    Some(
-                        Tss2ResponseCodeKind::Signature
-                        | Tss2ResponseCodeKind::Value
-                        | Tss2ResponseCodeKind::Size,
-                    ) => SealError::WrongSigner,
-                    _ => cmd("VerifySignature")(e).into(),
-                })?;
-            key_guard
-                .policy_authorize(ps, current, Nonce::default(), &name, ticket)
-                .map_err(cmd("PolicyAuthorize"))?;
+            authorize_signed(&mut key_guard, key_handle, &name, ps, current, &signed.sig).map_err(
+                |e| match e {
+                    AuthorizeError::WrongSigner => SealError::WrongSigner,
+                    AuthorizeError::Tpm(e) => SealError::Tpm(e),
+                },
+            )?;
         }
         if blob.pin {
             session_guard

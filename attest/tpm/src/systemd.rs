@@ -44,8 +44,8 @@ use crate::device::{
 };
 use crate::guard::{Guard, Release};
 use crate::seal::{
-    kind, lockout_interval, policy_session, selection, PcrList, RsaKey, SealError,
-    TPM_CC_POLICY_AUTHORIZE, TPM_CC_POLICY_AUTH_VALUE,
+    authorize_signed, kind, lockout_interval, policy_session, selection, AuthorizeError, PcrList,
+    RsaKey, SealError, TPM_CC_POLICY_AUTHORIZE, TPM_CC_POLICY_AUTH_VALUE,
 };
 use crate::{Tpm, TpmError};
 use measure::alg::HashAlg;
@@ -63,10 +63,9 @@ use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::AuthSession;
 use tss_esapi::structures::{
-    Auth, Digest, EccPoint, KeyedHashScheme, Name, Nonce, Private, Public, PublicBuilder,
+    Auth, Digest, EccPoint, KeyedHashScheme, Name, Private, Public, PublicBuilder,
     PublicEccParametersBuilder, PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParameters,
-    PublicRsaParametersBuilder, RsaExponent, RsaScheme, RsaSignature, SensitiveData, Signature,
-    SymmetricDefinitionObject,
+    PublicRsaParametersBuilder, RsaExponent, RsaScheme, SensitiveData, SymmetricDefinitionObject,
 };
 use tss_esapi::Context;
 use zeroize::Zeroizing;
@@ -684,27 +683,12 @@ pub fn unseal(
             .find(|e| e.pkfp == key.pkfp)
             .ok_or(SystemdError::WrongSigner)?;
         let (mut key_guard, key_handle, name) = load_systemd_policy_key(&mut session_guard, key)?;
-        let a_hash =
-            Digest::try_from(HashAlg::Sha256.hash(approved.value())).map_err(cmd("aHash"))?;
-        let sig =
-            PublicKeyRsa::try_from(entry.sig.clone()).map_err(|_| SystemdError::WrongSigner)?;
-        let signature = Signature::RsaSsa(
-            RsaSignature::create(HashingAlgorithm::Sha256, sig)
-                .map_err(|_| SystemdError::WrongSigner)?,
-        );
-        let ticket = key_guard
-            .verify_signature(key_handle, a_hash, signature)
-            .map_err(|e| match kind(&e) {
-                Some(
-                    Tss2ResponseCodeKind::Signature
-                    | Tss2ResponseCodeKind::Value
-                    | Tss2ResponseCodeKind::Size,
-                ) => SystemdError::WrongSigner,
-                _ => cmd("VerifySignature")(e).into(),
-            })?;
-        key_guard
-            .policy_authorize(ps, approved, Nonce::default(), &name, ticket)
-            .map_err(cmd("PolicyAuthorize"))?;
+        authorize_signed(&mut key_guard, key_handle, &name, ps, approved, &entry.sig).map_err(
+            |e| match e {
+                AuthorizeError::WrongSigner => SystemdError::WrongSigner,
+                AuthorizeError::Tpm(e) => SystemdError::Tpm(e),
+            },
+        )?;
     }
     if !hash_pcrs.is_empty() {
         session_guard
