@@ -28,6 +28,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test --doc"
 cargo test --doc --workspace --locked
 
+# The end-to-end tests run the built `warrant` and `warrant-verifier` (tests/tests/support):
+# cargo builds a package's binaries for its own integration tests only, and the verifier has
+# none, so build every binary first.
+step "cargo build --bins"
+cargo build --workspace --bins --locked
+
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run"
   cargo nextest run --workspace --locked --no-fail-fast
