@@ -536,20 +536,28 @@ impl RsaKey {
     }
 
     /// The public area LoadExternal takes, shaped as systemd's
-    /// `tpm2_tpm2b_public_from_openssl_pkey` (sign|decrypt|userWithAuth, null scheme).
+    /// `tpm2_tpm2b_public_from_openssl_pkey` (sign|decrypt|userWithAuth, null scheme), with
+    /// Warrant's (and tpm2-tools') exponent field: 0 for the default 65537.
     fn tpm_public(&self) -> Result<Public, SealError> {
-        let bits = match self.modulus.len() {
-            128 => RsaKeyBits::Rsa1024,
-            256 => RsaKeyBits::Rsa2048,
-            384 => RsaKeyBits::Rsa3072,
-            _ => RsaKeyBits::Rsa4096,
-        };
-        let exponent = RsaExponent::create(if self.exponent == 65537 {
+        self.public_area(if self.exponent == 65537 {
             0
         } else {
             self.exponent
         })
-        .map_err(|_| SealError::BadPolicyKey)?;
+    }
+
+    /// The policy key's public area with `exponent_field` as `TPMS_RSA_PARMS.exponent`: the
+    /// field is part of the key's Name, so each sealing format must fill it as its signer does
+    /// (see [`crate::systemd`]).
+    pub(crate) fn public_area(&self, exponent_field: u32) -> Result<Public, SealError> {
+        let bits = match self.modulus.len() {
+            128 => RsaKeyBits::Rsa1024,
+            256 => RsaKeyBits::Rsa2048,
+            384 => RsaKeyBits::Rsa3072,
+            512 => RsaKeyBits::Rsa4096,
+            _ => return Err(SealError::BadPolicyKey),
+        };
+        let exponent = RsaExponent::create(exponent_field).map_err(|_| SealError::BadPolicyKey)?;
         let attributes = ObjectAttributesBuilder::new()
             .with_decrypt(true)
             .with_sign_encrypt(true)
@@ -581,7 +589,15 @@ fn load_policy_key<'a>(
     ctx: &'a mut Context,
     key: &RsaKey,
 ) -> Result<(Guard<'a>, KeyHandle, Name), SealError> {
-    let public = key.tpm_public()?;
+    load_public(ctx, key.tpm_public()?).map_err(SealError::Tpm)
+}
+
+/// Loads a public area (TPM2_LoadExternal, owner hierarchy); flushed when the guard drops.
+/// Returns its handle and Name.
+pub(crate) fn load_public(
+    ctx: &mut Context,
+    public: Public,
+) -> Result<(Guard<'_>, KeyHandle, Name), TpmError> {
     let handle = ctx
         .load_external_public(public, Hierarchy::Owner)
         .map_err(cmd("LoadExternal (policy key)"))?;

@@ -44,8 +44,8 @@ use crate::device::{
 };
 use crate::guard::{Guard, Release};
 use crate::seal::{
-    authorize_signed, kind, lockout_interval, policy_session, selection, AuthorizeError, PcrList,
-    RsaKey, SealError, TPM_CC_POLICY_AUTHORIZE, TPM_CC_POLICY_AUTH_VALUE,
+    authorize_signed, kind, load_public, lockout_interval, policy_session, selection,
+    AuthorizeError, PcrList, RsaKey, SealError, TPM_CC_POLICY_AUTHORIZE, TPM_CC_POLICY_AUTH_VALUE,
 };
 use crate::{Tpm, TpmError};
 use measure::alg::HashAlg;
@@ -64,8 +64,8 @@ use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::AuthSession;
 use tss_esapi::structures::{
     Auth, Digest, EccPoint, KeyedHashScheme, Name, Private, Public, PublicBuilder,
-    PublicEccParametersBuilder, PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParameters,
-    PublicRsaParametersBuilder, RsaExponent, RsaScheme, SensitiveData, SymmetricDefinitionObject,
+    PublicEccParametersBuilder, PublicKeyRsa, PublicKeyedHashParameters,
+    PublicRsaParametersBuilder, RsaExponent, SensitiveData, SymmetricDefinitionObject,
 };
 use tss_esapi::Context;
 use zeroize::Zeroizing;
@@ -314,43 +314,13 @@ fn policy_key_from_pem(pem: &[u8]) -> Result<RsaKey, SystemdError> {
 /// field is the exponent read little-endian, which for 65537 (`01 00 01`) is 65537. The
 /// field is part of the key's Name, which `PolicyAuthorize` puts into the policy digest.
 fn systemd_policy_public(key: &RsaKey) -> Result<Public, SystemdError> {
-    let bits = match key.modulus.len() {
-        128 => RsaKeyBits::Rsa1024,
-        256 => RsaKeyBits::Rsa2048,
-        384 => RsaKeyBits::Rsa3072,
-        512 => RsaKeyBits::Rsa4096,
-        _ => return Err(SystemdError::BadPolicyKey),
-    };
     let be = key.exponent.to_be_bytes();
     let significant: Vec<u8> = be.iter().copied().skip_while(|b| *b == 0).collect();
     let mut field = [0u8; 4];
     for (dst, src) in field.iter_mut().zip(&significant) {
         *dst = *src;
     }
-    let exponent =
-        RsaExponent::create(u32::from_le_bytes(field)).map_err(|_| SystemdError::BadPolicyKey)?;
-    let attributes = ObjectAttributesBuilder::new()
-        .with_decrypt(true)
-        .with_sign_encrypt(true)
-        .with_user_with_auth(true)
-        .build()
-        .map_err(cmd("policy key attributes"))?;
-    let params = PublicRsaParameters::new(
-        SymmetricDefinitionObject::Null,
-        RsaScheme::Null,
-        bits,
-        exponent,
-    );
-    let unique =
-        PublicKeyRsa::try_from(key.modulus.clone()).map_err(|_| SystemdError::BadPolicyKey)?;
-    Ok(PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Rsa)
-        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attributes)
-        .with_rsa_parameters(params)
-        .with_rsa_unique_identifier(unique)
-        .build()
-        .map_err(cmd("policy key public area"))?)
+    Ok(key.public_area(u32::from_le_bytes(field))?)
 }
 
 /// Loads systemd's form of the policy key (TPM2_LoadExternal, owner hierarchy); flushed when
@@ -359,15 +329,7 @@ fn load_systemd_policy_key<'a>(
     ctx: &'a mut Context,
     key: &RsaKey,
 ) -> Result<(Guard<'a>, KeyHandle, Name), SystemdError> {
-    let public = systemd_policy_public(key)?;
-    let handle = ctx
-        .load_external_public(public, Hierarchy::Owner)
-        .map_err(cmd("LoadExternal (policy key)"))?;
-    let mut guard = Guard::new(ctx, ObjectHandle::from(handle), Release::Flush);
-    let (_, name, _) = guard
-        .read_public(handle)
-        .map_err(cmd("ReadPublic (policy key)"))?;
-    Ok((guard, handle, name))
+    Ok(load_public(ctx, systemd_policy_public(key)?)?)
 }
 
 /// The DER of the first `BEGIN PUBLIC KEY` block (what OpenSSL's `PEM_read_PUBKEY` reads).
