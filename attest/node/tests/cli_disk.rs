@@ -78,6 +78,22 @@ fn volume(dir: &Path) -> (PathBuf, PathBuf) {
     (img, key)
 }
 
+/// `warrant disk enroll IMG --pcrs PCRS --unlock-key-file KEY`.
+fn enroll(img: &Path, pcrs: &str, key: &Path, tcti: &str) -> Output {
+    warrant(
+        &[
+            "disk",
+            "enroll",
+            path(img),
+            "--pcrs",
+            pcrs,
+            "--unlock-key-file",
+            path(key),
+        ],
+        tcti,
+    )
+}
+
 /// `cryptsetup open --test-passphrase` with `key` on stdin.
 fn opens_with(img: &Path, key: &[u8]) -> bool {
     let mut child = Command::new("cryptsetup")
@@ -117,18 +133,7 @@ fn enroll_unlock_recover_and_reseal() {
     let dir = tempdir();
     let (img, key) = volume(&dir);
 
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img),
-            "--pcrs",
-            "7",
-            "--unlock-key-file",
-            path(&key),
-        ],
-        &t,
-    );
+    let out = enroll(&img, "7", &key, &t);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("enrolled keyslot 1"), "{}", text(&out));
     let out = warrant(&["disk", "unlock", path(&img), "--test"], &t);
@@ -263,18 +268,7 @@ fn systemd_cryptenroll_and_warrant_open_each_others_volumes() {
         std::fs::create_dir_all(&d).unwrap();
         volume(&d)
     };
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img2),
-            "--pcrs",
-            "7",
-            "--unlock-key-file",
-            path(&key2),
-        ],
-        &t,
-    );
+    let out = enroll(&img2, "7", &key2, &t);
     assert!(out.status.success(), "{}", text(&out));
     let out = Command::new("systemd-cryptenroll")
         .arg(format!("--tpm2-device={t}"))
@@ -306,16 +300,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     // A wrong unlock key: refused before the TPM is asked, nothing written.
     let wrong = dir.join("wrong");
     std::fs::write(&wrong, b"not the passphrase").unwrap();
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img),
-            "--unlock-key-file",
-            path(&wrong),
-        ],
-        &t,
-    );
+    let out = enroll(&img, "7", &wrong, &t);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("does not open the volume"),
@@ -362,16 +347,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
     // Wiping the only keyslots would strand the data: refused.
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img),
-            "--unlock-key-file",
-            path(&key),
-        ],
-        &t,
-    );
+    let out = enroll(&img, "7", &key, &t);
     assert!(out.status.success(), "{}", text(&out));
     let kill = Command::new("cryptsetup")
         .args(["luksKillSlot", "--batch-mode"])
@@ -416,18 +392,7 @@ fn status_tells_whether_a_new_uki_will_still_unlock() {
     let uki_path = common::testdata("uki/uki.efi");
     let uki = std::fs::read(&uki_path).unwrap();
     boot_uki(&t, &uki);
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img),
-            "--pcrs",
-            "7,11",
-            "--unlock-key-file",
-            path(&key),
-        ],
-        &t,
-    );
+    let out = enroll(&img, "7,11", &key, &t);
     assert!(out.status.success(), "{}", text(&out));
 
     // The same UKI: still unseals. Another command line in it: would not.
@@ -468,18 +433,7 @@ fn a_corrupted_token_is_a_clear_error_and_changes_nothing() {
     let t = tpm.tcti();
     let dir = tempdir();
     let (img, key) = volume(&dir);
-    let out = warrant(
-        &[
-            "disk",
-            "enroll",
-            path(&img),
-            "--pcrs",
-            "7",
-            "--unlock-key-file",
-            path(&key),
-        ],
-        &t,
-    );
+    let out = enroll(&img, "7", &key, &t);
     assert!(out.status.success(), "{}", text(&out));
     // The token's tpm2-blob is no longer base64, in both header copies, each with its
     // checksum recomputed (SHA-256 over hdr_size bytes, csum field at 0x1c0 zeroed): a header
