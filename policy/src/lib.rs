@@ -12,3 +12,4 @@ pub mod appraise;
 pub mod ek;
 pub mod hardening;
 pub mod refvalues;
+pub mod seccomp;

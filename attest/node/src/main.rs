@@ -8,6 +8,7 @@ mod audit_cmd;
 mod disk_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
+mod seccomp_cmd;
 mod tpm_cmd;
 mod uki_cmd;
 mod verity_cmd;
@@ -59,6 +60,9 @@ enum Command {
     /// Enforce a hardening profile's sysctls and kernel lockdown.
     #[command(subcommand)]
     Harden(audit_cmd::HardenCommand),
+    /// Workload seccomp profiles (OCI/Docker JSON): check and compile to BPF.
+    #[command(subcommand)]
+    Seccomp(seccomp_cmd::SeccompCommand),
 }
 
 /// A failure with the exit status it maps to.
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Disk(cmd) => disk_cmd::run(cmd),
         Command::Audit(args) => audit_cmd::run(args),
         Command::Harden(cmd) => audit_cmd::harden(cmd),
+        Command::Seccomp(cmd) => seccomp_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
