@@ -242,11 +242,7 @@ fn replayed_nonce_and_foreign_ak_are_refused() {
         let stranger = Client::register(&other, &mut client, true).await.unwrap();
 
         // A quote by another TPM's AK over this node's nonce.
-        let challenge = client
-            .challenge(me.challenge_request(&node))
-            .await
-            .unwrap()
-            .into_inner();
+        let challenge = me.challenge(&node, &mut client).await.unwrap();
         let (mut req, _) = me.evidence(&other, &stranger.ak, &challenge);
         req.node_id = me.node_id.clone();
         let r = client.attest(req).await.unwrap().into_inner();
@@ -255,11 +251,7 @@ fn replayed_nonce_and_foreign_ak_are_refused() {
 
         // A replayed nonce: an answer sent twice (the first is denied, so the node has no
         // credential and may still speak without one).
-        let challenge = client
-            .challenge(me.challenge_request(&node))
-            .await
-            .unwrap()
-            .into_inner();
+        let challenge = me.challenge(&node, &mut client).await.unwrap();
         let (mut req, _) = me.evidence(&node, &me.ak, &challenge);
         req.warrant_event_log = b"[]".to_vec();
         let r = client.attest(req.clone()).await.unwrap().into_inner();
@@ -291,10 +283,7 @@ fn untrusted_ek_and_unactivated_ak_are_refused() {
     rt().block_on(async {
         let mut client = verifier.client(None).await;
         let me = Client::register(&lazy, &mut client, false).await.unwrap();
-        let status = client
-            .challenge(me.challenge_request(&lazy))
-            .await
-            .unwrap_err();
+        let status = me.challenge(&lazy, &mut client).await.unwrap_err();
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert!(status.message().contains("never activated"), "{status:?}");
         // Nor can it skip the challenge: a made-up nonce is refused too.
@@ -318,11 +307,7 @@ fn a_reboot_between_challenge_and_quote_and_a_clock_going_back_are_refused() {
     rt().block_on(async {
         let mut client = verifier.client(None).await;
         let me = Client::register(&node, &mut client, true).await.unwrap();
-        let challenge = client
-            .challenge(me.challenge_request(&node))
-            .await
-            .unwrap()
-            .into_inner();
+        let challenge = me.challenge(&node, &mut client).await.unwrap();
         node.reboot();
         let (req, _) = me.evidence(&node, &me.ak, &challenge);
         let r = client.attest(req).await.unwrap().into_inner();
@@ -346,10 +331,7 @@ fn a_reboot_between_challenge_and_quote_and_a_clock_going_back_are_refused() {
         node.swtpm.restore(&snapshot).unwrap();
         node.power_on();
         let mut mtls = verifier.client(Some((&cert, &key))).await;
-        let status = mtls
-            .challenge(me.challenge_request(&node))
-            .await
-            .unwrap_err();
+        let status = me.challenge(&node, &mut mtls).await.unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
         assert!(status.message().contains("went back"), "{status:?}");
     });

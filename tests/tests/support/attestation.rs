@@ -498,6 +498,18 @@ impl Client {
         (req, key.serialize_pem())
     }
 
+    /// Asks `verifier` for a challenge, showing `node`'s TPM clock.
+    pub async fn challenge(
+        &self,
+        node: &Node,
+        verifier: &mut VerifierClient<Channel>,
+    ) -> Result<v1::ChallengeResponse, proto::tonic::Status> {
+        Ok(verifier
+            .challenge(self.challenge_request(node))
+            .await?
+            .into_inner())
+    }
+
     /// One whole round: challenge, evidence (changed by `tamper`), attest. Returns the
     /// answer and the private key (PEM) that goes with the credential, if one was issued.
     pub async fn attest(
@@ -506,10 +518,7 @@ impl Client {
         verifier: &mut VerifierClient<Channel>,
         tamper: impl FnOnce(&mut v1::AttestRequest),
     ) -> Result<(v1::AttestResponse, String), proto::tonic::Status> {
-        let challenge = verifier
-            .challenge(self.challenge_request(node))
-            .await?
-            .into_inner();
+        let challenge = self.challenge(node, verifier).await?;
         let (mut req, key) = self.evidence(node, &self.ak, &challenge);
         tamper(&mut req);
         Ok((verifier.attest(req).await?.into_inner(), key))
