@@ -67,28 +67,7 @@ fn luks_image(extra: &[&str]) -> Image {
         N.fetch_add(1, Ordering::SeqCst)
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("disk.img");
-    let key = dir.join("key");
-    std::fs::write(&key, KEY).unwrap();
-    std::fs::File::create(&path)
-        .unwrap()
-        .set_len(20 << 20)
-        .unwrap();
-    let mut args = vec![
-        "luksFormat",
-        "--type",
-        "luks2",
-        "--pbkdf",
-        "pbkdf2",
-        "--pbkdf-force-iterations",
-        "1000",
-        "--batch-mode",
-        "--key-file",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args.push(path.to_str().unwrap());
-    cryptsetup_ok(&args);
+    let (path, key) = tests::luks2_image(&dir, "disk", KEY, extra).unwrap();
     Image { dir, path, key }
 }
 

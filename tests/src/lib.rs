@@ -64,3 +64,49 @@ pub fn cpu_model() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into())
 }
+
+/// A 20 MiB LUKS2 image `dir/NAME.img` formatted by `cryptsetup luksFormat` with PBKDF2 at
+/// 1000 iterations (fast: test images only), `key` in keyslot 0 and written to `dir/NAME.key`
+/// (mode 0600), and `extra` luksFormat arguments. Returns (image, key file). Fails with an
+/// install hint when cryptsetup is missing (tests must not skip).
+pub fn luks2_image(
+    dir: &Path,
+    name: &str,
+    key: &[u8],
+    extra: &[&str],
+) -> Result<(PathBuf, PathBuf), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let img = dir.join(format!("{name}.img"));
+    let key_file = dir.join(format!("{name}.key"));
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::write(&key_file, key).map_err(|e| io(&key_file, e))?;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io(&key_file, e))?;
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(20 << 20))
+        .map_err(|e| io(&img, e))?;
+    let out = std::process::Command::new("cryptsetup")
+        .args([
+            "luksFormat",
+            "--type",
+            "luks2",
+            "--pbkdf",
+            "pbkdf2",
+            "--pbkdf-force-iterations",
+            "1000",
+            "--batch-mode",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .args(extra)
+        .arg(&img)
+        .output()
+        .map_err(|e| format!("cannot run cryptsetup ({e}): scripts/install-deps.sh installs it"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cryptsetup luksFormat failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((img, key_file))
+}

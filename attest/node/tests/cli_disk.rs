@@ -47,35 +47,7 @@ fn text(out: &Output) -> String {
 
 /// A 20 MiB LUKS2 image with passphrase `key` in keyslot 0, and the key file (0600).
 fn volume(dir: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let img = dir.join("disk.img");
-    let key = dir.join("key");
-    std::fs::write(&key, b"correct horse battery staple").unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let f = std::fs::File::create(&img).unwrap();
-    f.set_len(20 << 20).unwrap();
-    let out = Command::new("cryptsetup")
-        .args([
-            "luksFormat",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--batch-mode",
-            "--key-file",
-        ])
-        .arg(&key)
-        .arg(&img)
-        .output()
-        .expect("cryptsetup (scripts/install-deps.sh installs cryptsetup-bin)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (img, key)
+    tests::luks2_image(dir, "disk", b"correct horse battery staple", &[]).unwrap()
 }
 
 /// `warrant disk enroll IMG --pcrs PCRS --unlock-key-file KEY`.

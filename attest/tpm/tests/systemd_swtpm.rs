@@ -46,29 +46,7 @@ fn ok(cmd: &mut Command) -> Output {
 
 /// A 20 MiB LUKS2 image with a key file, in the TPM's scratch folder.
 fn luks_image(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let img = dir.join(format!("{name}.img"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&key, [0x42u8; 32]).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(20 << 20)
-        .unwrap();
-    ok(Command::new("cryptsetup")
-        .args([
-            "luksFormat",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--batch-mode",
-            "--key-file",
-        ])
-        .arg(&key)
-        .arg(&img));
-    (img, key)
+    tests::luks2_image(dir, name, &[0x42u8; 32], &[]).unwrap()
 }
 
 /// `systemd-cryptenroll --tpm2-device=<swtpm> ARGS --unlock-key-file=KEY IMG`, with `NEWPIN`
