@@ -16,6 +16,9 @@ PACKAGES=(
   systemd-boot-efi binutils systemd openssl
   # misc used by scripts
   jq xxd
+  # the VM boot chain (scripts/vm-e2e, docs/boot-chain.md): QEMU with OVMF firmware, a static
+  # busybox for the initramfs, the read-only root's file systems, cpio for the initramfs
+  qemu-system-x86 ovmf busybox-static squashfs-tools erofs-utils cpio kmod dosfstools mtools
 )
 
 missing=()

@@ -48,7 +48,12 @@ fn verifier_with_golden_policy_and(extra: &[&str]) -> Verifier {
     let mut verifier = Verifier::start(&ca, None, extra);
     let golden = Node::boot("golden", &Boot::good());
     let out = golden.agent(&verifier, &[]);
-    assert_eq!(out.status.code(), Some(1), "denied without a policy");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "denied without a policy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = stdout_json(&out);
     assert!(
         report.to_string().contains("no reference values"),
@@ -538,6 +543,12 @@ fn nodes_reattest_and_a_failure_or_silence_revokes_them_on_the_watch_stream() {
             .count()
             >= 3
     });
+    // It did all that confined (src/confine.rs): its seccomp filters (the clone3 one and the
+    // allowlist) are installed, and it can never gain privileges again.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.id())).unwrap();
+    for want in ["Seccomp:\t2", "Seccomp_filters:\t2", "NoNewPrivs:\t1"] {
+        assert!(status.lines().any(|l| l == want), "{want} in\n{status}");
+    }
     // Silence: the agent stops; three missed intervals revoke the node.
     let _ = agent.kill();
     let _ = agent.wait();

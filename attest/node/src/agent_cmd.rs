@@ -42,6 +42,11 @@ pub enum AgentCommand {
     Attest(AttestArgs),
     /// Only measure this boot's agent phase and root hash into PCR 15 (once per boot).
     Measure(MeasureArgs),
+    /// Confine this process as `agent attest` confines itself (seccomp allowlist, Landlock),
+    /// then try what it must refuse (execve, ptrace, mount, namespaces, netlink, files outside
+    /// its paths) and what it must still do; exit 0 when every probe came out as expected.
+    #[command(name = "confine-check")]
+    ConfineCheck(crate::confine::CheckArgs),
 }
 
 #[derive(Args)]
@@ -94,6 +99,10 @@ pub struct AttestArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     json: bool,
+    /// Once the TPM is open and this boot measured, confine the agent: a seccomp allowlist
+    /// (attest/node/seccomp/agent.json) and Landlock (its logs, CA and state folder only).
+    #[arg(long, value_enum, default_value = "enforce", env = "WARRANT_CONFINE")]
+    confine: crate::confine::Mode,
 }
 
 pub fn run(cmd: AgentCommand) -> Result<(), Failure> {
@@ -104,6 +113,7 @@ pub fn run(cmd: AgentCommand) -> Result<(), Failure> {
             emit(&done.join(""))
         }
         AgentCommand::Attest(args) => attest(&args),
+        AgentCommand::ConfineCheck(args) => crate::confine::check(&args),
     }
 }
 
@@ -369,17 +379,41 @@ fn attest(args: &AttestArgs) -> Result<(), Failure> {
         intermediates.extend(load_certificates(p)?);
     }
     let _ = ca_roots; // (the verifier, not the agent, decides which EK CAs to trust)
+
+    // The privileged set-up: the TPM, this boot's measurements, the state folder. Then the
+    // agent confines itself, before its runtime starts any thread (src/confine.rs).
+    let mut tpm = open(&args.measure.tcti)?;
+    for line in measure_boot(&mut tpm, &args.measure)? {
+        if !args.json {
+            emit(&line)?;
+        }
+    }
+    std::fs::create_dir_all(&args.state)
+        .map_err(|e| Failure::input(format!("{}: {e}", args.state.display())))?;
+    let mut read = crate::confine::Paths::system();
+    read.extend([
+        args.ca.clone(),
+        args.firmware_log.clone(),
+        args.ima_log.clone(),
+        args.measure.event_log.clone(),
+    ]);
+    let paths = crate::confine::Paths {
+        read,
+        write: vec![args.state.clone()],
+    };
+    let confined = crate::confine::apply(args.confine, &paths)?;
+    if !args.json {
+        emit(&format!(
+            "confined: seccomp {}, Landlock {}\n",
+            confined.seccomp, confined.landlock
+        ))?;
+    }
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::input(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let mut tpm = open(&args.measure.tcti)?;
-        for line in measure_boot(&mut tpm, &args.measure)? {
-            if !args.json {
-                emit(&line)?;
-            }
-        }
         loop {
             let (outcome, interval) = attest_round(args, &mut tpm, &intermediates).await?;
             let admitted = outcome.verdict == "admitted";

@@ -5,6 +5,7 @@
 
 mod agent_cmd;
 mod audit_cmd;
+mod confine;
 mod disk_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
