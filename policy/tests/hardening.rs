@@ -12,9 +12,9 @@
 
 use policy::hardening::{
     audit, markdown, parse_lockdown, parse_lsm_list, parse_mountinfo, parse_sig_enforce,
-    parse_sysctl_lines, profile, profiles, Cmdline, Expect, KconfigValue, KernelConfig, Kind,
-    LockdownMode, NodeState, ParseError, Profile, ProfileChange, Report, Source, Verdict,
-    REPORT_SCHEMA,
+    parse_sysctl_lines, parse_veritysetup_status, profile, profiles, Cmdline, Expect,
+    ExpectedRootHash, KconfigValue, KernelConfig, Kind, LockdownMode, NodeState, ParseError,
+    Profile, ProfileChange, Report, RootBacking, Source, Verdict, REPORT_SCHEMA,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,6 +51,21 @@ fn crafted(which: &str) -> NodeState {
             parse_sig_enforce(if which == "pass" { "Y\n" } else { "N\n" }).unwrap(),
         ),
         lsms: Some(parse_lsm_list(&fixture(&format!("lsm-{which}.txt"))).unwrap()),
+        root: Some(if which == "pass" {
+            RootBacking::Verity(
+                parse_veritysetup_status(&fixture("verity-status-verified.txt")).unwrap(),
+            )
+        } else {
+            RootBacking::Other {
+                source: "/dev/sda1".into(),
+                fs_type: "ext4".into(),
+            }
+        }),
+        expected_root_hash: ExpectedRootHash::from_cmdline(
+            &Cmdline::parse(&fixture(&format!("kspp-{which}.cmdline"))).unwrap(),
+        )
+        .transpose()
+        .unwrap(),
     }
 }
 
@@ -845,5 +860,134 @@ fn harden_targets_fix_failing_sysctls_and_only_sysctls() {
     assert_eq!(
         result(&r, "sysctl.kernel.yama.ptrace_scope").result,
         Verdict::Pass
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The root: dm-verity with the expected root hash
+
+fn verity_result(state: &NodeState) -> (Verdict, String) {
+    let r = audit(&kspp(), state);
+    let c = result(&r, "verity./");
+    (c.result, c.actual.clone().unwrap_or_default())
+}
+
+fn verified() -> RootBacking {
+    RootBacking::Verity(parse_veritysetup_status(&fixture("verity-status-verified.txt")).unwrap())
+}
+
+fn expect_hash(hex: &str) -> Option<ExpectedRootHash> {
+    Some(ExpectedRootHash {
+        hex: hex.into(),
+        from: "--root-hash".into(),
+    })
+}
+
+#[test]
+fn veritysetup_status_is_parsed_and_other_mappings_are_refused() {
+    let v = parse_veritysetup_status(&fixture("verity-status-verified.txt")).unwrap();
+    assert_eq!(v.status, "verified");
+    assert_eq!(v.data_device, "/dev/vda2");
+    assert_eq!(
+        v.root_hash,
+        "5359dae98e689ab029ad4176ddb043ff541c8acfefc4dcf17bd36d7dc70a29fb"
+    );
+    assert_eq!(
+        parse_veritysetup_status(&fixture("crypt-status-luks.txt")),
+        Err(ParseError::VerityStatus {
+            missing: "type: VERITY"
+        })
+    );
+    let no_hash: String = fixture("verity-status-verified.txt")
+        .lines()
+        .filter(|l| !l.contains("root hash"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        parse_veritysetup_status(&no_hash),
+        Err(ParseError::VerityStatus {
+            missing: "root hash"
+        })
+    );
+    let bad_hash =
+        fixture("verity-status-verified.txt").replace("root hash:   5359", "root hash:   x359");
+    assert_eq!(
+        parse_veritysetup_status(&bad_hash),
+        Err(ParseError::RootHash)
+    );
+    assert_eq!(
+        parse_veritysetup_status(""),
+        Err(ParseError::VerityStatus {
+            missing: "type: VERITY"
+        })
+    );
+}
+
+#[test]
+fn the_root_passes_only_as_verified_dm_verity_with_the_expected_root_hash() {
+    let good = "5359dae98e689ab029ad4176ddb043ff541c8acfefc4dcf17bd36d7dc70a29fb";
+    // The expectation from the command line (crafted pass state) or from --root-hash.
+    let (v, actual) = verity_result(&crafted("pass"));
+    assert_eq!(v, Verdict::Pass, "{actual}");
+    assert!(
+        actual.contains("roothash= on the kernel command line"),
+        "{actual}"
+    );
+    let state = NodeState {
+        root: Some(verified()),
+        expected_root_hash: expect_hash(good),
+        ..NodeState::default()
+    };
+    assert_eq!(verity_result(&state).0, Verdict::Pass);
+
+    // Another root hash: both named.
+    let other = "00".repeat(32);
+    let (v, actual) = verity_result(&NodeState {
+        expected_root_hash: expect_hash(&other),
+        ..state.clone()
+    });
+    assert_eq!(v, Verdict::Fail);
+    assert!(actual.contains(good) && actual.contains(&other), "{actual}");
+
+    // The kernel met a corrupted block: fails whatever the hash.
+    let corrupted = RootBacking::Verity(
+        parse_veritysetup_status(&fixture("verity-status-corrupted.txt")).unwrap(),
+    );
+    let (v, actual) = verity_result(&NodeState {
+        root: Some(corrupted),
+        ..state.clone()
+    });
+    assert_eq!(v, Verdict::Fail);
+    assert!(actual.contains("corrupted"), "{actual}");
+
+    // No expectation: any hash would do, which proves nothing.
+    let (v, actual) = verity_result(&NodeState {
+        expected_root_hash: None,
+        ..state.clone()
+    });
+    assert_eq!(v, Verdict::Unknown);
+    assert!(actual.contains("no expected root hash"), "{actual}");
+
+    // Not dm-verity at all; and nothing known.
+    let (v, actual) = verity_result(&crafted("fail"));
+    assert_eq!(v, Verdict::Fail);
+    assert_eq!(actual, "not dm-verity: / is /dev/sda1 (ext4)");
+    assert_eq!(verity_result(&NodeState::default()).0, Verdict::Unknown);
+}
+
+#[test]
+fn the_expected_root_hash_comes_from_the_last_roothash_parameter() {
+    let cl = Cmdline::parse("roothash=AA roothash=bbcc quiet").unwrap();
+    let e = ExpectedRootHash::from_cmdline(&cl).unwrap().unwrap();
+    assert_eq!(e.hex, "bbcc");
+    let cl = Cmdline::parse("systemd.verity_root_hash=0011").unwrap();
+    assert_eq!(
+        ExpectedRootHash::from_cmdline(&cl).unwrap().unwrap().hex,
+        "0011"
+    );
+    assert!(ExpectedRootHash::from_cmdline(&Cmdline::parse("quiet").unwrap()).is_none());
+    assert_eq!(
+        ExpectedRootHash::from_cmdline(&Cmdline::parse("roothash=xyz").unwrap()),
+        Some(Err(ParseError::RootHash))
     );
 }

@@ -5,8 +5,9 @@
 use crate::{emit, print_json, Failure};
 use clap::Args;
 use policy::hardening::{
-    audit, parse_lockdown, parse_lsm_list, parse_mountinfo, parse_sig_enforce, profile, Cmdline,
-    KernelConfig, Kind, NodeState, Report, Verdict,
+    audit, parse_lockdown, parse_lsm_list, parse_mountinfo, parse_sig_enforce,
+    parse_veritysetup_status, profile, Cmdline, ExpectedRootHash, KernelConfig, Kind, Mount,
+    NodeState, Report, RootBacking, Verdict,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,14 @@ pub struct AuditArgs {
     /// The module signature setting file; default: /sys/module/module/parameters/sig_enforce.
     #[arg(long, value_name = "FILE")]
     sig_enforce: Option<PathBuf>,
+    /// The root hash `/` must have (hex); default: `roothash=` (or
+    /// `systemd.verity_root_hash=`) on the kernel command line.
+    #[arg(long, value_name = "HEX")]
+    root_hash: Option<String>,
+    /// What `veritysetup status NAME` printed for the root's device, for an audit from files;
+    /// default: found from `/`'s device and asked of veritysetup.
+    #[arg(long, value_name = "FILE")]
+    verity_status: Option<PathBuf>,
     /// JSON (schema policy/schema/audit-report.schema.json).
     #[arg(long, conflicts_with = "sarif")]
     json: bool,
@@ -151,8 +160,23 @@ fn node_state(args: &AuditArgs, sysctl_keys: &[&str]) -> Result<NodeState, Failu
     let module_sig_enforce = read_text(&sig_path, args.sig_enforce.is_some())?
         .map(|t| parse_sig_enforce(&t).map_err(|e| parse_err(&sig_path, e)))
         .transpose()?;
+    let expected_root_hash = match &args.root_hash {
+        Some(h) => Some(ExpectedRootHash {
+            hex: policy::hardening::state::normalize_root_hash(h)
+                .map_err(|e| Failure::input(format!("--root-hash: {e}")))?,
+            from: "--root-hash".into(),
+        }),
+        None => cmdline
+            .as_ref()
+            .and_then(ExpectedRootHash::from_cmdline)
+            .transpose()
+            .map_err(|e| parse_err(&cmdline_path, e))?,
+    };
+    let root = root_backing(args, mounts.as_deref())?;
     Ok(NodeState {
         kconfig: kernel_config(args.kconfig.as_deref())?,
+        root,
+        expected_root_hash,
         cmdline,
         sysctls,
         mounts,
@@ -160,6 +184,57 @@ fn node_state(args: &AuditArgs, sysctl_keys: &[&str]) -> Result<NodeState, Failu
         module_sig_enforce,
         lsms,
     })
+}
+
+/// What backs `/`: from `--verity-status`, or (auditing this node) from `/`'s device number:
+/// a device-mapper device whose DM UUID says veritysetup made it is asked of
+/// `veritysetup status`. `None` (unknown) when that cannot be found out.
+fn root_backing(
+    args: &AuditArgs,
+    mounts: Option<&[Mount]>,
+) -> Result<Option<RootBacking>, Failure> {
+    if let Some(file) = &args.verity_status {
+        let text = read_text(file, true)?.unwrap_or_default();
+        return parse_veritysetup_status(&text)
+            .map(|v| Some(RootBacking::Verity(v)))
+            .map_err(|e| Failure::input(format!("{}: {e}", file.display())));
+    }
+    let Some(root) = mounts.and_then(|m| m.iter().rev().find(|m| m.mount_point == "/")) else {
+        return Ok(None);
+    };
+    let other = || {
+        Some(RootBacking::Other {
+            source: root.source.clone(),
+            fs_type: root.fs_type.clone(),
+        })
+    };
+    let dm = Path::new("/sys/dev/block").join(&root.device).join("dm");
+    if args.mountinfo.is_some() {
+        // Another machine's mount table: its device numbers mean nothing here.
+        let mapped = root.source.starts_with("/dev/mapper/") || root.source.starts_with("/dev/dm-");
+        return Ok(if mapped { None } else { other() });
+    }
+    let Ok(uuid) = std::fs::read_to_string(dm.join("uuid")) else {
+        return Ok(other());
+    };
+    if !uuid.starts_with("CRYPT-VERITY-") {
+        return Ok(other());
+    }
+    let Ok(name) = std::fs::read_to_string(dm.join("name")) else {
+        return Ok(None);
+    };
+    let out = std::process::Command::new("veritysetup")
+        .args(["status", name.trim()])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            parse_veritysetup_status(&String::from_utf8_lossy(&o.stdout))
+                .map(|v| Some(RootBacking::Verity(v)))
+                .map_err(|e| Failure::input(format!("veritysetup status {}: {e}", name.trim())))
+        }
+        // No veritysetup, or it failed: unknown, never passed.
+        _ => Ok(None),
+    }
 }
 
 pub fn run(args: AuditArgs) -> Result<(), Failure> {
@@ -278,6 +353,7 @@ fn artifact(kind: Kind) -> &'static str {
         Kind::Sysctl => "/proc/sys",
         Kind::Mount => "/proc/self/mountinfo",
         Kind::Lsm => "/sys/kernel/security",
+        Kind::Verity => "/sys/dev/block",
     }
 }
 

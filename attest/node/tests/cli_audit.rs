@@ -53,6 +53,12 @@ fn audit(which: &str, extra: &[&str]) -> std::process::Output {
     ];
     let sig_path = dir.join("sig_enforce");
     args.extend(["--sig-enforce", path(&sig_path)]);
+    // The pass node's root is a verified dm-verity device (whose hash its roothash= names); the
+    // fail node's mount table puts / on a plain /dev/sda1.
+    let verity = fixture("verity-status-verified.txt");
+    if which == "pass" && !extra.contains(&"--verity-status") {
+        args.extend(["--verity-status", path(&verity)]);
+    }
     args.extend(extra);
     let out = warrant(&args);
     no_panic(&out);
@@ -73,7 +79,7 @@ fn a_hardened_node_holds_the_profile() {
         .iter()
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 5, "every kind of check ran: {kinds:?}");
+    assert_eq!(kinds.len(), 6, "every kind of check ran: {kinds:?}");
 }
 
 #[test]
@@ -88,7 +94,9 @@ fn a_weak_node_fails_with_each_finding_and_sarif_names_the_rules() {
         .filter(|r| r["result"] == "fail")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    for prefix in ["kconfig.", "cmdline.", "sysctl.", "mount.", "lsm."] {
+    for prefix in [
+        "kconfig.", "cmdline.", "sysctl.", "mount.", "lsm.", "verity.",
+    ] {
         assert!(
             failed.iter().any(|id| id.starts_with(prefix)),
             "no failing {prefix} check: {failed:?}"
@@ -122,6 +130,60 @@ fn a_weak_node_fails_with_each_finding_and_sarif_names_the_rules() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("FAIL"), "{text}");
     assert!(text.contains(failed[0]), "{text}");
+}
+
+/// The `verity./` result of an audit.
+fn verity_check(out: &std::process::Output) -> Value {
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "verity./")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_root_must_be_verified_dm_verity_with_the_expected_root_hash() {
+    // --root-hash overrides the command line's roothash=: another hash fails, naming both.
+    let other = "ab".repeat(32);
+    let out = audit("pass", &["--json", "--root-hash", &other]);
+    assert_eq!(out.status.code(), Some(1));
+    let c = verity_check(&out);
+    assert_eq!(c["result"], "fail");
+    let actual = c["actual"].as_str().unwrap();
+    assert!(
+        actual.contains(&other) && actual.contains("5359dae9"),
+        "{actual}"
+    );
+    // A device the kernel found corrupted fails even with the right hash.
+    let corrupted = fixture("verity-status-corrupted.txt");
+    let out = audit("pass", &["--json", "--verity-status", path(&corrupted)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(verity_check(&out)["actual"]
+        .as_str()
+        .unwrap()
+        .contains("corrupted"));
+    // A status that is not dm-verity's (a LUKS mapping) is a clear error.
+    let luks = fixture("crypt-status-luks.txt");
+    let out = audit("pass", &["--json", "--verity-status", path(&luks)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an active dm-verity device"), "{err}");
+    let out = audit("pass", &["--root-hash", "nothex"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--root-hash"));
+    // This machine: its / is not dm-verity (the VM test, scripts/vm-e2e, has one that is).
+    let out = warrant(&["audit", "--json"]);
+    no_panic(&out);
+    let c = verity_check(&out);
+    assert_eq!(c["result"], "fail", "{c}");
+    assert!(
+        c["actual"].as_str().unwrap().starts_with("not dm-verity"),
+        "{c}"
+    );
 }
 
 #[test]

@@ -43,7 +43,8 @@ pub mod state;
 pub use rules::{profile, profiles, Profile, ProfileChange};
 pub use state::{
     parse_lockdown, parse_lsm_list, parse_mountinfo, parse_sig_enforce, parse_sysctl_lines,
-    Cmdline, KconfigValue, KernelConfig, LockdownMode, Mount, NodeState, ParseError,
+    parse_veritysetup_status, Cmdline, ExpectedRootHash, KconfigValue, KernelConfig, LockdownMode,
+    Mount, NodeState, ParseError, RootBacking, VerityStatus,
 };
 
 use serde::{Deserialize, Serialize};
@@ -66,16 +67,19 @@ pub enum Kind {
     Mount,
     /// LSM state: lockdown mode, module signature enforcement, active LSMs.
     Lsm,
+    /// What backs a file system: `/` on an active dm-verity device with the expected root hash.
+    Verity,
 }
 
 impl Kind {
     /// All kinds, in report order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Kconfig,
         Kind::Cmdline,
         Kind::Sysctl,
         Kind::Mount,
         Kind::Lsm,
+        Kind::Verity,
     ];
 
     /// The kind's name as serialized (`kconfig`, `cmdline`...), also the id prefix.
@@ -86,6 +90,7 @@ impl Kind {
             Kind::Sysctl => "sysctl",
             Kind::Mount => "mount",
             Kind::Lsm => "lsm",
+            Kind::Verity => "verity",
         }
     }
 }
@@ -109,6 +114,9 @@ pub enum Source {
     /// kernel-hardening-checker's own recommendations (decisions other than `kspp`).
     #[serde(rename = "kernel-hardening-checker")]
     KernelHardeningChecker,
+    /// Warrant's own requirement for its nodes (the measured, read-only root).
+    #[serde(rename = "Warrant")]
+    Warrant,
 }
 
 impl Source {
@@ -120,6 +128,7 @@ impl Source {
             Source::Kubelet => "kubelet",
             Source::Talos => "Talos",
             Source::KernelHardeningChecker => "kernel-hardening-checker",
+            Source::Warrant => "Warrant",
         }
     }
 }
@@ -152,6 +161,9 @@ pub enum Expect {
     Absent,
     /// mount options or active LSMs: all of these are present.
     Includes(&'static [&'static str]),
+    /// verity: an active dm-verity device that reports `verified`, whose root hash is the
+    /// expected one (`--root-hash`, or `roothash=` on the kernel command line).
+    VerityRootHash,
 }
 
 impl fmt::Display for Expect {
@@ -167,6 +179,7 @@ impl fmt::Display for Expect {
             Expect::Present => f.write_str("present"),
             Expect::Absent => f.write_str("absent"),
             Expect::Includes(vs) => write!(f, "includes {}", vs.join(",")),
+            Expect::VerityRootHash => f.write_str("dm-verity, verified, the expected root hash"),
         }
     }
 }
@@ -362,7 +375,8 @@ fn compare_value(expect: Expect, value: &str) -> bool {
         Expect::AtMost(n) => parse_num(value).is_some_and(|x| x <= n),
         Expect::InRange(lo, hi) => parse_num(value).is_some_and(|x| (lo..=hi).contains(&x)),
         Expect::Present => true,
-        Expect::NotSet | Expect::Absent => false,
+        // Never compared as text: `verity` evaluates it (fail closed if it ever were).
+        Expect::NotSet | Expect::Absent | Expect::VerityRootHash => false,
         Expect::Includes(vs) => {
             let have: Vec<&str> = value.split(',').collect();
             vs.iter().all(|v| have.contains(v))
@@ -373,6 +387,40 @@ fn compare_value(expect: Expect, value: &str) -> bool {
 /// Whether `expect` is met by the key being absent.
 fn absent_ok(expect: Expect) -> bool {
     matches!(expect, Expect::NotSet | Expect::Absent | Expect::NoneOf(_))
+}
+
+/// `/` on an active, uncorrupted dm-verity device with the expected root hash. Without an
+/// expectation the result is `unknown`: any root hash would do, which proves nothing.
+fn verity(s: &NodeState) -> (Verdict, Option<String>) {
+    let Some(root) = &s.root else {
+        return (Verdict::Unknown, None);
+    };
+    let v = match root {
+        RootBacking::Other { source, fs_type } => {
+            return (
+                Verdict::Fail,
+                Some(format!("not dm-verity: / is {source} ({fs_type})")),
+            )
+        }
+        RootBacking::Verity(v) => v,
+    };
+    let seen = format!("dm-verity {}, root hash {}", v.status, v.root_hash);
+    if !v.status.starts_with("verified") {
+        return (Verdict::Fail, Some(seen));
+    }
+    match &s.expected_root_hash {
+        None => (
+            Verdict::Unknown,
+            Some(format!(
+                "{seen}; no expected root hash (give --root-hash, or boot with roothash=)"
+            )),
+        ),
+        Some(e) if e.hex == v.root_hash => (Verdict::Pass, Some(format!("{seen} ({})", e.from))),
+        Some(e) => (
+            Verdict::Fail,
+            Some(format!("{seen}; expected {} ({})", e.hex, e.from)),
+        ),
+    }
 }
 
 fn evaluate(c: &Check, s: &NodeState) -> (Verdict, Option<String>) {
@@ -468,6 +516,7 @@ fn evaluate(c: &Check, s: &NodeState) -> (Verdict, Option<String>) {
             },
             _ => (Verdict::Unknown, None),
         },
+        Kind::Verity => verity(s),
     }
 }
 

@@ -59,6 +59,11 @@ macro_rules! mt {
         row!(Mount, "mount", $key, $e, $src, $ref, $why)
     };
 }
+macro_rules! vr {
+    ($key:literal, $e:expr, $src:ident, $ref:expr, $why:literal) => {
+        row!(Verity, "verity", $key, $e, $src, $ref, $why)
+    };
+}
 macro_rules! ls {
     ($key:literal, $e:expr, $src:ident, $ref:expr, $why:literal) => {
         row!(Lsm, "lsm", $key, $e, $src, $ref, $why)
@@ -210,6 +215,12 @@ pub static MOUNT: &[Check] = &[
     mt!("/dev", Includes(&["nosuid"]), Cis, CIS_FS, "No setuid programs on /dev."),
 ];
 
+/// What backs the root file system.
+#[rustfmt::skip]
+pub static VERITY: &[Check] = &[
+    vr!("/", VerityRootHash, Warrant, "docs/verity.md; systemd-veritysetup-generator roothash=", "The root is an active dm-verity device that has met no corrupted block and whose root hash is the expected one: every block read is checked against the hash the measured boot names, so an offline change to the OS image cannot be read back."),
+];
+
 /// LSM state: lockdown, module signatures, active LSMs.
 #[rustfmt::skip]
 pub static LSM: &[Check] = &[
@@ -319,6 +330,7 @@ fn base() -> impl Iterator<Item = &'static Check> {
         .chain(SYSCTL)
         .chain(MOUNT)
         .chain(LSM)
+        .chain(VERITY)
 }
 
 /// A built-in profile by name (`kspp`, `kubernetes-node`, `talos`); `None` for another name.
@@ -440,6 +452,13 @@ given (`--kconfig`, `--cmdline`, `--sysctl` in `sysctl -a` form or `--sysctl-roo
 that did not pass, or the JSON report, or SARIF 2.1.0 for CI (one rule per check; failures are
 `error`, unknowns `warning`). Exit status: 0 when the profile holds, 1 when it does not, 2 for
 unusable input.
+
+The `verity./` check finds `/`'s device in the mount table; when it is a device-mapper device
+that veritysetup made (its DM UUID starts `CRYPT-VERITY-`), it asks `veritysetup status` for its
+state and root hash. It passes only for a `verified` device whose root hash is the expected one:
+`--root-hash HEX`, else `roothash=` (or `systemd.verity_root_hash=`) on the kernel command
+line, which the UKI carries into PCR 11. Without an expectation it is `unknown`. Auditing from
+files, pass what `veritysetup status NAME` printed with `--verity-status FILE`.
 
 `warrant harden apply [--profile P] [--dry-run] [--sysctl-root DIR] [--securityfs DIR]` writes
 each failing sysctl's value (the weakest value that holds: an `>= n` check gets `n`, so a

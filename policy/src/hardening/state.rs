@@ -12,6 +12,8 @@
 //! | `lockdown`           | `/sys/kernel/security/lockdown`                        | [`parse_lockdown`]             |
 //! | `module_sig_enforce` | `/sys/module/module/parameters/sig_enforce`            | [`parse_sig_enforce`]          |
 //! | `lsms`               | `/sys/kernel/security/lsm`                             | [`parse_lsm_list`]             |
+//! | `root`               | `/`'s device in mountinfo; if device-mapper, `veritysetup status` | [`parse_veritysetup_status`] |
+//! | `expected_root_hash` | `--root-hash`, or `roothash=` on the command line      | [`ExpectedRootHash::from_cmdline`] |
 //!
 //! A field left `None` means "could not be read": every check that needs it is reported as
 //! `unknown`, never as passed.
@@ -65,6 +67,13 @@ pub enum ParseError {
     /// An LSM list entry that is empty or not `a-z 0-9 _`.
     #[error("lsm list: invalid entry")]
     LsmList,
+    /// `veritysetup status` output without a `type: VERITY` line, or without `status:` or
+    /// `root hash:`.
+    #[error("veritysetup status: not an active dm-verity device (missing {missing})")]
+    VerityStatus { missing: &'static str },
+    /// A root hash that is not an even number of hex digits.
+    #[error("root hash: not hex")]
+    RootHash,
 }
 
 /// One value of a kernel config symbol.
@@ -274,6 +283,8 @@ pub struct Mount {
     pub fs_type: String,
     /// The mount source (`/dev/mapper/root`, `tmpfs`...).
     pub source: String,
+    /// The device number `major:minor` (`253:0` for the first device-mapper device).
+    pub device: String,
     /// Per-mount options (`ro`, `nosuid`, `nodev`, `noexec`, `relatime`...).
     pub options: Vec<String>,
     /// Per-superblock options (`ro`/`rw` of the filesystem itself, and filesystem options).
@@ -319,7 +330,9 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
                 found: fields.len(),
             });
         };
-        let (Some(mount_point), Some(opts)) = (fields.get(4), fields.get(5)) else {
+        let (Some(device), Some(mount_point), Some(opts)) =
+            (fields.get(2), fields.get(4), fields.get(5))
+        else {
             return Err(ParseError::MountinfoFields {
                 line,
                 expected: 6,
@@ -331,6 +344,7 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
             mount_point: unescape_octal(mount_point).ok_or(ParseError::MountinfoEscape { line })?,
             fs_type: (*fs_type).to_string(),
             source: unescape_octal(source).ok_or(ParseError::MountinfoEscape { line })?,
+            device: (*device).to_string(),
             options: split(opts),
             super_options: split(super_opts),
         });
@@ -456,6 +470,94 @@ pub fn parse_sysctl_lines(text: &str) -> Result<BTreeMap<String, String>, ParseE
     Ok(out)
 }
 
+/// What an active dm-verity device reports (`veritysetup status NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerityStatus {
+    /// `verified`, or `corrupted` once the kernel has met a block whose hash is wrong.
+    pub status: String,
+    /// The root hash of the active table, lower-case hex.
+    pub root_hash: String,
+    /// The data device (`/dev/vda`).
+    pub data_device: String,
+}
+
+/// Parses `veritysetup status NAME` (cryptsetup 2.x text). Only `type`, `status`, `root hash`
+/// and `data device` are read; other lines are ignored (their set varies between versions).
+pub fn parse_veritysetup_status(text: &str) -> Result<VerityStatus, ParseError> {
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            fields.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    if fields.get("type").map(String::as_str) != Some("VERITY") {
+        return Err(ParseError::VerityStatus {
+            missing: "type: VERITY",
+        });
+    }
+    let get = |k: &'static str| {
+        fields
+            .get(k)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or(ParseError::VerityStatus { missing: k })
+    };
+    Ok(VerityStatus {
+        status: get("status")?,
+        root_hash: normalize_root_hash(&get("root hash")?)?,
+        data_device: get("data device").unwrap_or_default(),
+    })
+}
+
+/// A root hash as lower-case hex; an error if it is not hex.
+pub fn normalize_root_hash(hex: &str) -> Result<String, ParseError> {
+    let h = hex.trim().to_ascii_lowercase();
+    if h.is_empty() || !h.len().is_multiple_of(2) || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ParseError::RootHash);
+    }
+    Ok(h)
+}
+
+/// What backs the root file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RootBacking {
+    /// An active dm-verity device.
+    Verity(VerityStatus),
+    /// Anything else: a plain block device, another device-mapper target, an overlay...
+    Other {
+        /// The mount source.
+        source: String,
+        /// The file system type.
+        fs_type: String,
+    },
+}
+
+/// The root hash the root must have, and where that expectation came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedRootHash {
+    /// Lower-case hex.
+    pub hex: String,
+    /// `--root-hash`, or the kernel command line parameter it came from.
+    pub from: String,
+}
+
+impl ExpectedRootHash {
+    /// `roothash=` (systemd-veritysetup-generator) or `systemd.verity_root_hash=` from the
+    /// kernel command line; the last occurrence wins, as in the kernel.
+    pub fn from_cmdline(cmdline: &Cmdline) -> Option<Result<ExpectedRootHash, ParseError>> {
+        ["roothash", "systemd.verity_root_hash"]
+            .into_iter()
+            .find_map(|key| {
+                cmdline.get(key).flatten().map(|v| {
+                    normalize_root_hash(v).map(|hex| ExpectedRootHash {
+                        hex,
+                        from: format!("{key}= on the kernel command line"),
+                    })
+                })
+            })
+    }
+}
+
 /// Everything the audit looks at. Build it with the parsers above; leave a field `None` (or a
 /// sysctl out of the map) when it could not be read, and the checks needing it are `unknown`.
 #[derive(Debug, Clone, Default)]
@@ -476,4 +578,8 @@ pub struct NodeState {
     pub module_sig_enforce: Option<bool>,
     /// The active LSMs, in order.
     pub lsms: Option<Vec<String>>,
+    /// What backs `/`; `None` when it could not be found out.
+    pub root: Option<RootBacking>,
+    /// The root hash `/` must have; `None` when nobody said.
+    pub expected_root_hash: Option<ExpectedRootHash>,
 }
