@@ -336,3 +336,74 @@ fn harden_apply_raises_weak_sysctls_and_never_lowers_stricter_ones() {
         .collect();
     assert!(weak_sysctls.is_empty(), "{weak_sysctls:?}");
 }
+
+#[test]
+fn harden_apply_on_the_default_paths_inside_a_private_mount_namespace() {
+    // `harden apply` with no path options writes /proc/sys and /sys/kernel/security. Run it in
+    // a private mount namespace where both are bind mounts of scratch folders: the code path a
+    // node runs, and the host's sysctls untouched (checked). The real kernel interfaces are
+    // written in the VM test (scripts/vm-e2e).
+    let Some(unshare) = tests::which("unshare") else {
+        panic!("unshare (util-linux) is needed for this test");
+    };
+    let weak = std::fs::read_to_string(fixture("kspp-fail.sysctl")).unwrap();
+    let tree = sysctl_tree(&weak);
+    let sec = tempdir();
+    std::fs::write(sec.join("lockdown"), "[none] integrity confidentiality\n").unwrap();
+    let report = tempdir().join("report.json");
+    let host_before = std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap();
+    let script = format!(
+        "set -e
+         mount --bind '{tree}' /proc/sys
+         mount --bind '{sec}' /sys/kernel/security
+         '{w}' harden apply --profile kspp
+         '{w}' audit --profile kspp --securityfs /nonexistent --json > '{report}' || true",
+        tree = tree.display(),
+        sec = sec.display(),
+        w = env!("CARGO_BIN_EXE_warrant"),
+        report = report.display(),
+    );
+    let out = std::process::Command::new(unshare)
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success()
+        && stderr.contains("unshare failed")
+        && std::env::var("CI").as_deref() != Ok("true")
+    {
+        eprintln!("skipped: cannot make a mount namespace here (needs root): {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("set    "), "{text}");
+    // The kernel's lockdown interface takes the mode's word.
+    assert_eq!(
+        std::fs::read_to_string(sec.join("lockdown"))
+            .unwrap()
+            .trim(),
+        "integrity",
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tree.join("kernel/kptr_restrict"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    // The audit inside the namespace read the same default paths: no sysctl fails any more.
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let weak_sysctls: Vec<&Value> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "sysctl" && r["result"] != "pass")
+        .collect();
+    assert!(weak_sysctls.is_empty(), "{weak_sysctls:?}");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/kptr_restrict").unwrap(),
+        host_before,
+        "the host's sysctl changed"
+    );
+}
