@@ -186,6 +186,46 @@ fn the_root_must_be_verified_dm_verity_with_the_expected_root_hash() {
     );
 }
 
+/// Validates `instance` against a schema of policy/schema/ with a full JSON Schema validator.
+fn schema_errors(schema: &str, instance: &Value) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../policy/schema")
+        .join(schema);
+    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn json_and_sarif_validate_against_their_schemas() {
+    for which in ["pass", "fail"] {
+        let out = audit(which, &["--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errs = schema_errors("audit-report.schema.json", &report);
+        assert!(errs.is_empty(), "{which}: {errs:#?}");
+        let out = audit(which, &["--sarif"]);
+        let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errs = schema_errors("sarif-schema-2.1.0.json", &sarif);
+        assert!(errs.is_empty(), "{which}: {errs:#?}");
+    }
+    // The validator is not a rubber stamp: a SARIF result without its message, and a report
+    // with an unknown verdict, are caught.
+    let out = audit("fail", &["--sarif"]);
+    let mut sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    sarif["runs"][0]["results"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
+    assert!(!schema_errors("sarif-schema-2.1.0.json", &sarif).is_empty());
+    let out = audit("fail", &["--json"]);
+    let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["results"][0]["result"] = "maybe".into();
+    assert!(!schema_errors("audit-report.schema.json", &report).is_empty());
+}
+
 #[test]
 fn real_kernel_configs_are_audited() {
     // Debian's kernel: a distribution config, not hardened to KSPP: it must not hold.
