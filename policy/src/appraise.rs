@@ -49,6 +49,10 @@ use thiserror::Error;
 pub const PHASE_PREFIX: &str = "phase:";
 /// Prefix of a `warrant` record carrying the dm-verity root hash of the read-only root.
 pub const ROOT_HASH_PREFIX: &str = "verity-root-hash:";
+/// Prefix of a `warrant` record saying the kernel found a corrupted block on a dm-verity device
+/// (`verity-corrupted:<device-mapper name>`): the agent measures it when `veritysetup status`
+/// reports `corrupted`, and no node that measured it is ever admitted.
+pub const VERITY_CORRUPTED_PREFIX: &str = "verity-corrupted:";
 
 /// One measurement Warrant's agent made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +65,8 @@ pub enum WarrantMeasurement {
         #[serde(serialize_with = "measure::serde_hex")]
         root_hash: Vec<u8>,
     },
+    /// `verity-corrupted:<device>`: dm-verity met a block whose hash is wrong.
+    VerityCorrupted { device: String },
 }
 
 /// A record of the CEL log whose PCR was quoted and matched.
@@ -97,6 +103,15 @@ impl VerifiedWarrantLog {
             _ => None,
         })
     }
+    /// The dm-verity devices reported corrupted, in log order.
+    pub fn corrupted_devices(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().filter_map(|e| match &e.measurement {
+            WarrantMeasurement::VerityCorrupted { device } if e.pcr == WARRANT_PCR => {
+                Some(device.as_str())
+            }
+            _ => None,
+        })
+    }
     /// The boot phases measured into PCR 15, in log order.
     pub fn phases(&self) -> impl Iterator<Item = &str> {
         self.events.iter().filter_map(|e| match &e.measurement {
@@ -114,7 +129,7 @@ pub enum WarrantLogError {
     #[error("record {recnum}: content type {content_type:?}, Warrant's log holds only {CONTENT_TYPE_WARRANT:?} records")]
     NotWarrantRecord { recnum: u64, content_type: String },
     #[error(
-        "record {recnum}: {text:?} is neither phase:<word> nor verity-root-hash:<lowercase hex>"
+        "record {recnum}: {text:?} is none of phase:<word>, verity-root-hash:<lowercase hex>, verity-corrupted:<device>"
     )]
     UnknownMeasurement { recnum: u64, text: String },
     #[error("PCR {WARRANT_PCR} is not in the quote: Warrant's log cannot be checked")]
@@ -211,6 +226,18 @@ fn decode_measurement(recnum: u64, text: &str) -> Result<WarrantMeasurement, War
         return ok
             .then(|| WarrantMeasurement::Phase {
                 phase: phase.to_string(),
+            })
+            .ok_or_else(unknown);
+    }
+    if let Some(device) = text.strip_prefix(VERITY_CORRUPTED_PREFIX) {
+        let ok = !device.is_empty()
+            && device.len() <= 127
+            && device
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        return ok
+            .then(|| WarrantMeasurement::VerityCorrupted {
+                device: device.to_string(),
             })
             .ok_or_else(unknown);
     }
@@ -653,6 +680,16 @@ pub fn appraise(refs: &ReferenceValues, evidence: &Evidence<'_>) -> Appraisal {
             ),
         ),
         None => {}
+    }
+    // Whatever the policy: a node whose dm-verity met a corrupted block is not admitted.
+    for device in evidence.warrant_log.corrupted_devices() {
+        f.fail(
+            CheckId::RootHash,
+            "no dm-verity device reports corruption",
+            format!(
+                "dm-verity found a corrupted block on {device}: the read-only image was changed"
+            ),
+        );
     }
     if let Some(allowed) = &refs.root_hashes {
         check_root_hashes(evidence.warrant_log, allowed, &mut f);
@@ -1451,6 +1488,12 @@ mod tests {
                 root_hash: vec![0, 0xff]
             })
         );
+        assert_eq!(
+            decode_measurement(0, "verity-corrupted:root"),
+            Ok(WarrantMeasurement::VerityCorrupted {
+                device: "root".into()
+            })
+        );
         for bad in [
             "phase:",
             "phase:Agent Start",
@@ -1458,6 +1501,9 @@ mod tests {
             "verity-root-hash:00FF",
             "verity-root-hash:0",
             "verity-root-hash:zz",
+            "verity-corrupted:",
+            "verity-corrupted:root dev",
+            "verity-corrupted:../x\n",
             "kernel:x",
             "",
         ] {

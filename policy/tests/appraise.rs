@@ -58,10 +58,14 @@ fn pcr11(byte: u8) -> Vec<u8> {
 
 impl Node {
     fn new(fixture: &str, root: Option<&str>, uki: u8) -> Node {
+        Node::with_records(fixture, warrant_records(root), uki)
+    }
+
+    /// A node whose CEL log holds `records`.
+    fn with_records(fixture: &str, records: Vec<CelRecord>, uki: u8) -> Node {
         let dir = tests::eventlog_fixtures();
         let log = EventLog::parse(&std::fs::read(dir.join(fixture)).unwrap()).unwrap();
         let firmware_pcrs = PcrBanks::from_json(&expected_json()[fixture]["pcrs"]).unwrap();
-        let records = warrant_records(root);
         let cel = measure::cel::replay(&records).unwrap();
         let mut quoted = firmware_pcrs.clone();
         let banks: Vec<HashAlg> = firmware_pcrs.banks().map(|(b, _)| b).collect();
@@ -350,6 +354,31 @@ fn root_hash_other_or_missing_fails() {
     );
     // Without root hashes in the evidence, capture does not require one.
     assert!(none.appraise(&none.capture()).passed());
+}
+
+#[test]
+fn a_node_whose_dm_verity_found_corruption_is_never_admitted() {
+    let golden = Node::new("rhel8-uefi.bin", Some(ROOT_A), 0xa1);
+    let refs = golden.capture();
+    // The same node, but its agent measured what veritysetup status said: corrupted.
+    let mut records = warrant_records(Some(ROOT_A));
+    let banks = [HashAlg::Sha1, HashAlg::Sha256];
+    records.push(CelRecord::warrant(3, 15, "verity-corrupted:root", &banks));
+    let corrupted = Node::with_records("rhel8-uefi.bin", records, 0xa1);
+    assert_eq!(
+        corrupted.warrant.corrupted_devices().collect::<Vec<_>>(),
+        vec!["root"]
+    );
+    let expected = vec![(
+        CheckId::RootHash,
+        "dm-verity found a corrupted block on root: the read-only image was changed".to_string(),
+    )];
+    assert_eq!(failures(&corrupted.appraise(&refs)), expected);
+    // Even a policy without root hashes (or captured from this very node) does not admit it.
+    assert_eq!(
+        failures(&corrupted.appraise(&corrupted.capture())),
+        expected
+    );
 }
 
 #[test]

@@ -56,8 +56,13 @@ pub struct MeasureArgs {
     tcti: String,
     /// The dm-verity root hash of the read-only root (hex); default: `roothash=` from
     /// /proc/cmdline, if present.
-    #[arg(long, value_name = "HEX")]
+    #[arg(long, value_name = "HEX", conflicts_with = "root_device")]
     root_hash: Option<String>,
+    /// The read-only root's active dm-verity device (device-mapper name, e.g. `root`): its root
+    /// hash is read from the kernel (`veritysetup status`) instead, and if dm-verity has met a
+    /// corrupted block, `verity-corrupted:<name>` is measured too (never admitted).
+    #[arg(long, value_name = "NAME")]
+    root_device: Option<String>,
     /// Warrant's measurement log (CEL JSON). Keep it on a tmpfs (/run): one log per boot.
     #[arg(long, value_name = "PATH", default_value = crate::tpm_cmd::DEFAULT_EVENT_LOG)]
     event_log: PathBuf,
@@ -108,8 +113,9 @@ pub struct AttestArgs {
 pub fn run(cmd: AgentCommand) -> Result<(), Failure> {
     match cmd {
         AgentCommand::Measure(args) => {
+            let wanted = boot_measurements(&args)?; // bad input before the TPM is touched
             let mut tpm = open(&args.tcti)?;
-            let done = measure_boot(&mut tpm, &args)?;
+            let done = measure_boot(&mut tpm, &args, wanted)?;
             emit(&done.join(""))
         }
         AgentCommand::Attest(args) => attest(&args),
@@ -119,25 +125,11 @@ pub fn run(cmd: AgentCommand) -> Result<(), Failure> {
 
 /// Extends the agent's phase and the root hash into [`AGENT_PCR`] unless this boot's log
 /// already holds them. Returns one line per action, for the user.
-fn measure_boot(tpm: &mut Tpm, args: &MeasureArgs) -> Result<Vec<String>, Failure> {
-    let root_hash = match &args.root_hash {
-        Some(h) => Some(h.clone()),
-        None => std::fs::read_to_string("/proc/cmdline")
-            .ok()
-            .and_then(|c| root_hash_from_cmdline(&c)),
-    };
-    let mut wanted = vec!["phase:agent-start".to_string()];
-    if let Some(h) = root_hash {
-        let bytes = hex::decode(h.trim())
-            .map_err(|e| Failure::input(format!("root hash is not hex: {e}")))?;
-        if !matches!(bytes.len(), 20 | 32 | 48 | 64) {
-            return Err(Failure::input(format!(
-                "root hash has {} bytes: not a SHA-1/256/384/512 digest",
-                bytes.len()
-            )));
-        }
-        wanted.push(format!("verity-root-hash:{}", hex::encode(bytes)));
-    }
+fn measure_boot(
+    tpm: &mut Tpm,
+    args: &MeasureArgs,
+    wanted: Vec<String>,
+) -> Result<Vec<String>, Failure> {
     let log = tpm::read_log(&args.event_log).map_err(tpm_failure)?;
     let mut lines = Vec::new();
     for data in wanted {
@@ -154,6 +146,69 @@ fn measure_boot(tpm: &mut Tpm, args: &MeasureArgs) -> Result<Vec<String>, Failur
         lines.push(format!("measured into PCR {AGENT_PCR}: {data}\n"));
     }
     Ok(lines)
+}
+
+/// What this boot's agent measures into [`AGENT_PCR`], in order.
+fn boot_measurements(args: &MeasureArgs) -> Result<Vec<String>, Failure> {
+    let mut wanted = vec!["phase:agent-start".to_string()];
+    let mut corrupted = None;
+    let root_hash = match (&args.root_hash, &args.root_device) {
+        (Some(h), _) => Some(h.clone()),
+        (None, Some(device)) => {
+            let status = verity_status(device)?;
+            if !status.status.starts_with("verified") {
+                corrupted = Some(format!("verity-corrupted:{device}"));
+            }
+            Some(status.root_hash)
+        }
+        (None, None) => std::fs::read_to_string("/proc/cmdline")
+            .ok()
+            .and_then(|c| root_hash_from_cmdline(&c)),
+    };
+    if let Some(h) = root_hash {
+        let bytes = hex::decode(h.trim())
+            .map_err(|e| Failure::input(format!("root hash is not hex: {e}")))?;
+        if !matches!(bytes.len(), 20 | 32 | 48 | 64) {
+            return Err(Failure::input(format!(
+                "root hash has {} bytes: not a SHA-1/256/384/512 digest",
+                bytes.len()
+            )));
+        }
+        wanted.push(format!("verity-root-hash:{}", hex::encode(bytes)));
+    }
+    wanted.extend(corrupted);
+    Ok(wanted)
+}
+
+/// What the kernel says of an active dm-verity device (`veritysetup status NAME`). Fails closed:
+/// no veritysetup, no such device, or a device that is not dm-verity is an error.
+fn verity_status(device: &str) -> Result<policy::hardening::VerityStatus, Failure> {
+    let valid = !device.is_empty()
+        && device.len() <= 127
+        && device
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !device.starts_with('.');
+    if !valid {
+        return Err(Failure::input(format!(
+            "--root-device {device:?}: a device-mapper name (letters, digits, - _ .)"
+        )));
+    }
+    let out = std::process::Command::new("veritysetup")
+        .args(["status", device])
+        .output()
+        .map_err(|e| Failure::input(format!("cannot run veritysetup: {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    policy::hardening::parse_veritysetup_status(&text).map_err(|e| {
+        Failure::input(format!(
+            "--root-device {device}: {e}{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default()
+        ))
+    })
 }
 
 /// `roothash=<hex>` (systemd-veritysetup-generator's parameter) from a kernel command line.
@@ -382,8 +437,9 @@ fn attest(args: &AttestArgs) -> Result<(), Failure> {
 
     // The privileged set-up: the TPM, this boot's measurements, the state folder. Then the
     // agent confines itself, before its runtime starts any thread (src/confine.rs).
+    let wanted = boot_measurements(&args.measure)?; // bad input before the TPM is touched
     let mut tpm = open(&args.measure.tcti)?;
-    for line in measure_boot(&mut tpm, &args.measure)? {
+    for line in measure_boot(&mut tpm, &args.measure, wanted)? {
         if !args.json {
             emit(&line)?;
         }

@@ -145,6 +145,30 @@ fn agent_measures_once_per_boot() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not hex"));
+
+    // --root-device asks the kernel; a device that is not an active dm-verity mapping (none
+    // exists on this machine: the VM test, scripts/vm-e2e, has a real one) or a name that is
+    // not a device-mapper name is refused before the TPM is touched: PCR 15 is unchanged.
+    let before = std::fs::read(&log).unwrap();
+    for (device, says) in [
+        ("warrant-no-such-root", "not an active dm-verity device"),
+        ("../root", "a device-mapper name"),
+    ] {
+        let out = warrant(&[
+            "agent",
+            "measure",
+            "--tcti",
+            &tpm.tcti(),
+            "--root-device",
+            device,
+            "--event-log",
+            path(&log),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), before);
 }
 
 /// `warrant agent attest --once` against nobody (port 1), with the CA file `ca`.
