@@ -563,6 +563,25 @@ fn nodes_reattest_and_a_failure_or_silence_revokes_them_on_the_watch_stream() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The agent dropped the dead credential; registering again is refused until an operator
+    // removes the node; then its TPM registers anew and, passing a full attestation, is
+    // admitted again.
+    assert!(!looper.state_dir().join("client.pem").exists());
+    let out = looper.agent(&verifier, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warrant-verifier remove"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let removed = verifier.cli(&["remove", "looper", "--reason", "machine re-imaged"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let out = looper.agent(&verifier, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_json(&out));
+    assert_eq!(node_state(&verifier, "looper"), "admitted");
+    let audit = String::from_utf8(verifier.cli(&["audit"]).stdout).unwrap();
+    assert!(audit.contains("\"removal\""), "{audit}");
+    assert!(audit.contains("machine re-imaged"), "{audit}");
 
     // A node whose re-attestation fails: PCR 15 extended behind Warrant's log.
     let drifter = Node::boot("drifter", &Boot::good());

@@ -588,7 +588,27 @@ async fn attest_round(
             clock_quote_pcrs: pcr_values(&clock.pcrs),
         })
         .await
-        .map_err(|s| rpc_failure("the challenge", &s))?
+        .map_err(|s| {
+            // A credential the verifier no longer honours (revoked, unknown, or a node it no
+            // longer considers activated) is dropped, so that the next attempt registers again
+            // (and learns whether an operator must remove the node first).
+            use proto::tonic::Code;
+            let stale = matches!(
+                s.code(),
+                Code::PermissionDenied | Code::FailedPrecondition | Code::Unauthenticated
+            );
+            if has_credential && stale {
+                for f in ["client.pem", "client-key.pem", "bootstrap-token"] {
+                    state.remove(f);
+                }
+                let mut f = rpc_failure("the challenge", &s);
+                f.message.push_str(
+                    "; the local credential was dropped: the next attempt registers again",
+                );
+                return f;
+            }
+            rpc_failure("the challenge", &s)
+        })?
         .into_inner();
     let mut selection = Vec::new();
     for s in &challenge.selection {

@@ -104,6 +104,17 @@ enum Command {
         #[arg(long, default_value = "revoked by an operator")]
         reason: String,
     },
+    /// Forget a node (a revoked one, typically, after its machine was repaired): its
+    /// credentials stop working, and its TPM may register again and must pass a full
+    /// attestation. The audit trail keeps every decision, plus this removal.
+    Remove {
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The node's id or name.
+        node: String,
+        #[arg(long, default_value = "removed by an operator")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -376,6 +387,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let node = find_node(&store, &node)?;
             let n = store.revoke_node(&node.node_id, &reason, unix_now())?;
             println!("revoked node {} ({n} credentials)", node.node_id);
+            Ok(())
+        }
+        Command::Remove {
+            state,
+            node,
+            reason,
+        } => {
+            let store = SqliteStore::open(&state)?;
+            let node = find_node(&store, &node)?;
+            store.remove_node(&node.node_id, &reason, unix_now())?;
+            println!(
+                "removed node {} ({}, was {}); its TPM may register again",
+                node.node_id, node.name, node.state
+            );
             Ok(())
         }
     }

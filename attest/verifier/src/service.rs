@@ -479,8 +479,8 @@ impl Service {
             Some(existing) => {
                 if existing.state == NodeState::Revoked {
                     return Err(Status::permission_denied(format!(
-                        "node {node_id} was revoked; an operator must remove it before it \
-                         registers again"
+                        "node {node_id} was revoked; an operator must remove it \
+                         (`warrant-verifier remove`) before it registers again"
                     )));
                 }
                 self.check_peer(&existing, peer.as_ref())?;

@@ -102,6 +102,35 @@ CREATE TABLE credentials (
 ) STRICT;
 CREATE INDEX credentials_by_node ON credentials(node_id);
 "#,
+    // 2: `removal` decisions (`warrant-verifier remove`). SQLite cannot change a CHECK, so the
+    // table is rebuilt with its rows, ids and append-only triggers.
+    r#"
+CREATE TABLE decisions_v2 (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    node_id        TEXT NOT NULL,
+    time           INTEGER NOT NULL,
+    kind           TEXT NOT NULL
+                   CHECK (kind IN ('registration', 'activation', 'attestation', 'revocation', 'removal')),
+    verdict        TEXT NOT NULL CHECK (verdict IN ('admitted', 'denied', 'revoked', 'ok')),
+    reasons        TEXT NOT NULL CHECK (json_valid(reasons) AND json_type(reasons) = 'array'),
+    clock          INTEGER,
+    reset_count    INTEGER,
+    restart_count  INTEGER,
+    safe           INTEGER
+) STRICT;
+INSERT INTO decisions_v2 (id, node_id, time, kind, verdict, reasons, clock, reset_count,
+                          restart_count, safe)
+    SELECT id, node_id, time, kind, verdict, reasons, clock, reset_count, restart_count, safe
+    FROM decisions ORDER BY id;
+DROP TABLE decisions;
+ALTER TABLE decisions_v2 RENAME TO decisions;
+CREATE INDEX decisions_by_node_time ON decisions(node_id, time);
+CREATE INDEX decisions_by_time ON decisions(time);
+CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+    BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions
+    BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+"#,
 ];
 
 /// The schema version this build writes and reads.
@@ -305,6 +334,8 @@ pub enum DecisionKind {
     Activation,
     Attestation,
     Revocation,
+    /// An operator removed the node (`warrant-verifier remove`): its TPM may register anew.
+    Removal,
 }
 
 impl DecisionKind {
@@ -314,6 +345,7 @@ impl DecisionKind {
             DecisionKind::Activation => "activation",
             DecisionKind::Attestation => "attestation",
             DecisionKind::Revocation => "revocation",
+            DecisionKind::Removal => "removal",
         }
     }
 
@@ -323,6 +355,7 @@ impl DecisionKind {
             "activation" => DecisionKind::Activation,
             "attestation" => DecisionKind::Attestation,
             "revocation" => DecisionKind::Revocation,
+            "removal" => DecisionKind::Removal,
             _ => return None,
         })
     }
@@ -462,6 +495,11 @@ pub trait Store: Send + Sync {
     /// reason, and a `revocation`/`revoked` decision carrying the reason is appended. Returns
     /// how many credentials were revoked.
     fn revoke_node(&self, node_id: &str, reason: &str, now: i64) -> Result<usize, StoreError>;
+    /// In one transaction: the node, its challenges and its credentials (whose serials then
+    /// are unknown, so still refused) are deleted, and a `removal`/`ok` decision carrying the
+    /// reason is appended; the audit trail keeps every earlier decision. Its TPM may then
+    /// register again as a new node.
+    fn remove_node(&self, node_id: &str, reason: &str, now: i64) -> Result<(), StoreError>;
 }
 
 /// [`Store`] on one SQLite file.
@@ -1192,6 +1230,27 @@ impl Store for SqliteStore {
         Ok(revoked_at.is_some())
     }
 
+    fn remove_node(&self, node_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let reasons = serde_json::to_string(&[reason])?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        node_state(&tx, node_id)?; // known node?
+        tx.execute("DELETE FROM challenges WHERE node_id = ?1", [node_id])?;
+        tx.execute("DELETE FROM credentials WHERE node_id = ?1", [node_id])?;
+        tx.execute("DELETE FROM nodes WHERE node_id = ?1", [node_id])?;
+        insert_decision(
+            &tx,
+            node_id,
+            now,
+            DecisionKind::Removal,
+            Verdict::Ok,
+            &reasons,
+            None,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn revoke_node(&self, node_id: &str, reason: &str, now: i64) -> Result<usize, StoreError> {
         let reasons = serde_json::to_string(&[reason])?;
         let mut conn = self.lock()?;
@@ -1669,6 +1728,93 @@ mod tests {
             s.revoke_node(&node_id(9), "x", 1),
             Err(StoreError::UnknownNode { .. })
         ));
+    }
+
+    #[test]
+    fn removal_forgets_the_node_but_not_its_history() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let id = node_id(1);
+        s.insert_node(&new_node(1, "n1", 0)).unwrap();
+        s.insert_node(&new_node(2, "n2", 0)).unwrap();
+        s.insert_credential(&credential("01", 1, 100, 200)).unwrap();
+        s.insert_credential(&credential("03", 2, 100, 200)).unwrap();
+        s.insert_challenge(&challenge("aa", 1, 150)).unwrap();
+        s.revoke_node(&id, "tampered", 160).unwrap();
+        s.remove_node(&id, "machine rebuilt", 170).unwrap();
+        assert!(s.node(&id).unwrap().is_none());
+        assert!(s.node_by_name("n1").unwrap().is_none());
+        // Its serial is unknown now: still refused by every caller of is_revoked.
+        assert!(matches!(
+            s.is_revoked("01"),
+            Err(StoreError::UnknownCredential { .. })
+        ));
+        assert!(matches!(
+            s.take_challenge("aa", &id, 171),
+            Err(StoreError::UnknownNonce)
+        ));
+        // The other node is untouched; the history is kept, the removal appended.
+        assert!(!s.is_revoked("03").unwrap());
+        let audit = s.decisions(Some(&id), None).unwrap();
+        let kinds: Vec<DecisionKind> = audit.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, vec![DecisionKind::Revocation, DecisionKind::Removal]);
+        assert_eq!(audit[1].verdict, Verdict::Ok);
+        assert_eq!(audit[1].reasons, vec![serde_json::json!("machine rebuilt")]);
+        // The same TPM registers again, as a new node, under its old name.
+        s.insert_node(&new_node(1, "n1", 180)).unwrap();
+        assert_eq!(s.node(&id).unwrap().unwrap().state, NodeState::Registered);
+        assert!(matches!(
+            s.remove_node(&node_id(9), "x", 1),
+            Err(StoreError::UnknownNode { .. })
+        ));
+    }
+
+    #[test]
+    fn schema_1_migrates_to_2_keeping_decisions_and_their_guard() {
+        let dir = TempDir::new("migrate-v2");
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for (time, kind) in [(5, "registration"), (6, "revocation")] {
+                conn.execute(
+                    "INSERT INTO decisions (node_id, time, kind, verdict, reasons) \
+                     VALUES ('n', ?1, ?2, 'ok', '[\"r\"]')",
+                    params![time, kind],
+                )
+                .unwrap();
+            }
+            // Version 1 has no removal.
+            assert!(conn
+                .execute(
+                    "INSERT INTO decisions (node_id, time, kind, verdict, reasons) \
+                     VALUES ('n', 7, 'removal', 'ok', '[]')",
+                    [],
+                )
+                .is_err());
+        }
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        let all = s.decisions(None, None).unwrap();
+        assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(all[1].kind, DecisionKind::Revocation);
+        // Still append-only, and ids go on from where they were.
+        let conn = s.lock().unwrap();
+        assert!(conn.execute("DELETE FROM decisions", []).is_err());
+        assert!(conn
+            .execute("UPDATE decisions SET verdict = 'denied'", [])
+            .is_err());
+        let id = insert_decision(
+            &conn,
+            "n",
+            8,
+            DecisionKind::Removal,
+            Verdict::Ok,
+            "[]",
+            None,
+        )
+        .unwrap();
+        assert_eq!(id, 3);
     }
 
     #[test]
