@@ -16,11 +16,15 @@ use serde::Serialize;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use tpm::rollback::AntiRollbackToken;
 use tpm::systemd::{SignedPolicyKey, SystemdError};
 use tpm::Zeroizing;
 
 /// The token type systemd-cryptenroll writes and Warrant reads and writes.
 pub const TOKEN_TYPE: &str = "systemd-tpm2";
+/// Warrant's anti-rollback token type (systemd's fields plus the SVN counter's index), which
+/// systemd-cryptsetup never tries: it cannot run the PolicyNV step.
+pub const ANTI_ROLLBACK_TOKEN_TYPE: &str = tpm::rollback::TOKEN_TYPE;
 
 #[derive(Args)]
 pub struct TctiArg {
@@ -56,6 +60,14 @@ pub enum DiskCommand {
         /// Also require a PIN (read from standard input after the unlock key, one line).
         #[arg(long)]
         pin: bool,
+        /// Anti-rollback: only images signed with `warrant uki sign-policy --svn V` where V is
+        /// at least the TPM's SVN counter unseal (needs --policy-key and `warrant tpm svn
+        /// init`). Writes a `warrant-tpm2` token, which systemd-cryptsetup ignores.
+        #[arg(long, requires = "policy_key")]
+        anti_rollback: bool,
+        /// The SVN counter's NV index.
+        #[arg(long, value_name = "HANDLE", requires = "anti_rollback", value_parser = crate::svn_cmd::parse_nv_index)]
+        svn_index: Option<u32>,
         #[command(flatten)]
         tcti: TctiArg,
         #[command(flatten)]
@@ -138,9 +150,13 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
             policy_key,
             policy_key_pcrs,
             pin,
+            anti_rollback,
+            svn_index,
             tcti,
             unlock,
         } => {
+            let svn_index =
+                anti_rollback.then(|| svn_index.unwrap_or(tpm::rollback::DEFAULT_SVN_INDEX));
             let header = read_header(&device)?;
             let key = unlock_key(&unlock)?;
             let pin = if pin { Some(read_line("PIN")?) } else { None };
@@ -154,12 +170,15 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                 &header,
                 &tcti.tcti,
                 &key,
-                &pcrs,
-                pin.as_deref().map(|p| p.as_str()),
-                signed.as_ref(),
+                &EnrollPolicy {
+                    pcrs: &pcrs,
+                    pin: pin.as_deref().map(|p| p.as_str()),
+                    signed: signed.as_ref(),
+                    svn_index,
+                },
             )?;
             emit(&format!(
-                "enrolled keyslot {slot}: sealed to {} PCRs {}{}{}\n",
+                "enrolled keyslot {slot}: sealed to {} PCRs {}{}{}{}\n",
                 "sha256",
                 join(&pcrs),
                 if signed.is_some() {
@@ -167,7 +186,12 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                 } else {
                     String::new()
                 },
-                if pin.is_some() { ", with a PIN" } else { "" }
+                if pin.is_some() { ", with a PIN" } else { "" },
+                svn_index
+                    .map(|i| format!(
+                        ", anti-rollback with SVN counter {i:#010x} ({ANTI_ROLLBACK_TOKEN_TYPE} token)"
+                    ))
+                    .unwrap_or_default()
             ))
         }
         DiskCommand::Unlock {
@@ -282,7 +306,13 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
             };
             // A key that does not open the volume is refused by enroll before anything is
             // written, and the stale slots are removed only after the new one works.
-            let slot = enroll(&device, &header, &tcti.tcti, &key, &pcrs, None, None)?;
+            let policy = EnrollPolicy {
+                pcrs: &pcrs,
+                pin: None,
+                signed: None,
+                svn_index: None,
+            };
+            let slot = enroll(&device, &header, &tcti.tcti, &key, &policy)?;
             let removed = remove_tpm_slots(&device, &stale)?;
             emit(&format!(
                 "resealed: new keyslot {slot} for PCRs {}; removed stale TPM keyslots {}\n",
@@ -303,13 +333,13 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                 return Err(Failure::input("say which keyslots: --tpm"));
             }
             let header = read_header(&device)?;
-            let tokens = tpm_tokens(&header);
+            let tokens = all_tpm_tokens(&header)?;
             if tokens.is_empty() {
                 return Err(Failure::input("no TPM (systemd-tpm2) token on this volume"));
             }
             let tpm_slots: Vec<ObjectId> = tokens
                 .iter()
-                .flat_map(|(_, t)| t.keyslots.clone())
+                .flat_map(|(_, t)| t.keyslots().to_vec())
                 .collect();
             let others = header
                 .metadata()
@@ -323,7 +353,10 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                      the data (add a recovery key first: warrant disk recovery-key)",
                 ));
             }
-            let removed = remove_tpm_slots(&device, &tokens)?;
+            let removed = remove_slots(
+                &device,
+                tokens.iter().map(|(id, t)| (*id, t.keyslots().to_vec())),
+            )?;
             emit(&format!(
                 "removed TPM keyslots {}\n",
                 removed
@@ -378,6 +411,46 @@ fn tpm_tokens(header: &Header) -> Vec<(ObjectId, SystemdTpm2Token)> {
             Token::Other(_) => None,
         })
         .collect()
+}
+
+/// A TPM token Warrant opens: systemd's, or Warrant's anti-rollback one.
+enum TpmToken {
+    Systemd(SystemdTpm2Token),
+    AntiRollback(AntiRollbackToken),
+}
+
+impl TpmToken {
+    fn keyslots(&self) -> &[ObjectId] {
+        match self {
+            TpmToken::Systemd(t) => &t.keyslots,
+            TpmToken::AntiRollback(t) => &t.token.keyslots,
+        }
+    }
+    fn pin(&self) -> bool {
+        match self {
+            TpmToken::Systemd(t) => t.pin == Some(true),
+            TpmToken::AntiRollback(t) => t.token.pin == Some(true),
+        }
+    }
+}
+
+/// The systemd-tpm2 and warrant-tpm2 tokens of a header, by token id. A malformed
+/// warrant-tpm2 token is an error (exit 2), as a malformed systemd-tpm2 token is when the
+/// header is parsed.
+fn all_tpm_tokens(header: &Header) -> Result<Vec<(ObjectId, TpmToken)>, Failure> {
+    let mut out = Vec::new();
+    for (id, t) in &header.metadata().tokens {
+        match t {
+            Token::SystemdTpm2(t) => out.push((*id, TpmToken::Systemd(t.clone()))),
+            Token::Other(raw) if raw.kind() == ANTI_ROLLBACK_TOKEN_TYPE => {
+                let token = AntiRollbackToken::from_object(raw.object())
+                    .map_err(|e| Failure::input(format!("token {id}: {e}")))?;
+                out.push((*id, TpmToken::AntiRollback(token)));
+            }
+            Token::Other(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 fn free_keyslot(header: &Header) -> Result<u32, Failure> {
@@ -542,26 +615,67 @@ fn add_keyslot(device: &Path, key: &[u8], new_key: &[u8], slot: u32) -> Result<(
     })
 }
 
+/// What a new TPM keyslot is sealed to.
+struct EnrollPolicy<'a> {
+    /// PCRs bound by their current values.
+    pcrs: &'a [u32],
+    pin: Option<&'a str>,
+    /// A signed PCR policy (policy key and the PCRs it signs).
+    signed: Option<&'a SignedPolicyKey<'a>>,
+    /// Anti-rollback: the SVN counter's NV index (a `warrant-tpm2` token).
+    svn_index: Option<u32>,
+}
+
 /// Seals a new key, adds its keyslot and its token. Returns the keyslot.
 fn enroll(
     device: &Path,
     header: &Header,
     tcti: &str,
     key: &[u8],
-    pcrs: &[u32],
-    pin: Option<&str>,
-    signed: Option<&SignedPolicyKey<'_>>,
+    policy: &EnrollPolicy<'_>,
 ) -> Result<u32, Failure> {
+    let &EnrollPolicy {
+        pcrs,
+        pin,
+        signed,
+        svn_index,
+    } = policy;
     // A wrong unlock key is refused by luksAddKey before anything is written; the transient
     // sealed object is then simply dropped.
     let slot = free_keyslot(header)?;
     let mut tpm = open(tcti)?;
-    let (mut token, passphrase) = tpm::systemd::seal(&mut tpm, pcrs, PcrBank::Sha256, pin, signed)
-        .map_err(systemd_failure)?;
+    let (token, passphrase) = match (svn_index, signed) {
+        (Some(index), Some(signed)) => {
+            let (token, passphrase) =
+                tpm::rollback::seal(&mut tpm, pcrs, PcrBank::Sha256, pin, signed, index)
+                    .map_err(systemd_failure)?;
+            (TpmToken::AntiRollback(token), passphrase)
+        }
+        (Some(_), None) => {
+            return Err(Failure::input(
+                "--anti-rollback needs a signed policy: --policy-key",
+            ))
+        }
+        (None, _) => {
+            let (token, passphrase) =
+                tpm::systemd::seal(&mut tpm, pcrs, PcrBank::Sha256, pin, signed)
+                    .map_err(systemd_failure)?;
+            (TpmToken::Systemd(token), passphrase)
+        }
+    };
     drop(tpm);
     add_keyslot(device, key, &passphrase, slot)?;
-    token.keyslots = vec![ObjectId(slot)];
-    let json = serde_json::Value::Object(Token::SystemdTpm2(token).to_object()).to_string();
+    let object = match token {
+        TpmToken::Systemd(mut token) => {
+            token.keyslots = vec![ObjectId(slot)];
+            Token::SystemdTpm2(token).to_object()
+        }
+        TpmToken::AntiRollback(mut token) => {
+            token.token.keyslots = vec![ObjectId(slot)];
+            token.to_object()
+        }
+    };
+    let json = serde_json::Value::Object(object).to_string();
     if let Err(e) = cryptsetup(
         &[
             "token".into(),
@@ -594,8 +708,19 @@ fn remove_tpm_slots(
     device: &Path,
     tokens: &[(ObjectId, SystemdTpm2Token)],
 ) -> Result<Vec<ObjectId>, Failure> {
+    remove_slots(
+        device,
+        tokens.iter().map(|(id, t)| (*id, t.keyslots.clone())),
+    )
+}
+
+/// Removes each token and its keyslots; returns the keyslots removed.
+fn remove_slots(
+    device: &Path,
+    tokens: impl Iterator<Item = (ObjectId, Vec<ObjectId>)>,
+) -> Result<Vec<ObjectId>, Failure> {
     let mut removed = Vec::new();
-    for (id, token) in tokens {
+    for (id, keyslots) in tokens {
         cryptsetup(
             &[
                 "token".into(),
@@ -608,7 +733,7 @@ fn remove_tpm_slots(
             None,
         )
         .map_err(|e| Failure::input(format!("cannot remove token {id}: {e}")))?;
-        for slot in &token.keyslots {
+        for slot in &keyslots {
             cryptsetup(
                 &[
                     "luksKillSlot".into(),
@@ -633,7 +758,9 @@ fn systemd_failure(e: SystemdError) -> Failure {
         | SystemdError::Lockout { .. }
         | SystemdError::DifferentTpm
         | SystemdError::NoSignatureForThisBoot { .. }
+        | SystemdError::NoSvnSignatureForThisBoot { .. }
         | SystemdError::WrongSigner => Failure::verdict(e.to_string()),
+        SystemdError::Rollback(e) => crate::svn_cmd::rollback_failure(e),
         other => Failure::input(other.to_string()),
     }
 }
@@ -645,7 +772,7 @@ fn unseal_any(
     pin: Option<&str>,
     signature: Option<&[u8]>,
 ) -> Result<(ObjectId, Zeroizing<Vec<u8>>), Failure> {
-    let tokens = tpm_tokens(header);
+    let tokens = all_tpm_tokens(header)?;
     if tokens.is_empty() {
         return Err(Failure::input("no TPM (systemd-tpm2) token on this volume"));
     }
@@ -653,12 +780,16 @@ fn unseal_any(
     let mut reasons = Vec::new();
     let mut all_verdicts = true;
     for (id, token) in &tokens {
-        let Some(slot) = token.keyslots.first().copied() else {
+        let Some(slot) = token.keyslots().first().copied() else {
             reasons.push(format!("token {id}: names no keyslot"));
             continue;
         };
-        let pin = if token.pin == Some(true) { pin } else { None };
-        match tpm::systemd::unseal(&mut tpm, token, pin, signature) {
+        let pin = if token.pin() { pin } else { None };
+        let result = match token {
+            TpmToken::Systemd(t) => tpm::systemd::unseal(&mut tpm, t, pin, signature),
+            TpmToken::AntiRollback(t) => tpm::rollback::unseal(&mut tpm, t, pin, signature),
+        };
+        match result {
             Ok(p) => return Ok((slot, p)),
             Err(e) => {
                 let f = systemd_failure(e);
@@ -724,7 +855,52 @@ struct TokenReport {
     /// With `--uki`: whether the key would still unseal once that UKI boots (PCR 11 replaced
     /// by its prediction, the other PCRs as they are now).
     would_unseal_with_uki: Option<bool>,
+    /// Anti-rollback tokens: the SVN counter's NV index (`0x...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    svn_index: Option<String>,
+    /// Anti-rollback tokens, when the TPM was asked: its SVN counter (images signed with an
+    /// SVN at least this unseal); `None` when it could not be read (see `reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tpm_svn: Option<u64>,
     reason: Option<String>,
+}
+
+/// Fills a status line for a warrant-tpm2 token: its policy, and with a TPM its SVN counter.
+fn anti_rollback_status(
+    report: &mut TokenReport,
+    object: &serde_json::Map<String, serde_json::Value>,
+    tpm: Option<&mut tpm::Tpm>,
+) {
+    let token = match AntiRollbackToken::from_object(object) {
+        Ok(t) => t,
+        Err(e) => {
+            report.reason = Some(e.to_string());
+            return;
+        }
+    };
+    let st = &token.token;
+    report.pcrs = st.pcrs.clone();
+    report.pcr_bank = st.pcr_bank.map(|b| b.name().to_string());
+    report.pin = st.pin == Some(true);
+    report.signed_policy_pcrs = st.pubkey_pcrs.clone();
+    report.policy_hash = st.policy_hash.as_slice().first().map(hex::encode);
+    report.svn_index = Some(format!("{:#010x}", token.svn_index));
+    let Some(tpm) = tpm else {
+        return;
+    };
+    report.reason = Some(match tpm.svn_read(token.svn_index) {
+        Ok(state) => {
+            report.tpm_svn = Some(state.value);
+            format!(
+                "anti-rollback signed policy: images signed with SVN {} or later unseal (checked at unlock with the .pcrsig)",
+                state.value
+            )
+        }
+        Err(e) => {
+            report.would_unseal = Some(false);
+            e.to_string()
+        }
+    });
 }
 
 fn status(
@@ -751,8 +927,15 @@ fn status(
             policy_hash: None,
             would_unseal: None,
             would_unseal_with_uki: None,
+            svn_index: None,
+            tpm_svn: None,
             reason: None,
         };
+        if let Token::Other(raw) = t {
+            if raw.kind() == ANTI_ROLLBACK_TOKEN_TYPE {
+                anti_rollback_status(&mut report, raw.object(), tpm.as_mut());
+            }
+        }
         if let Token::SystemdTpm2(st) = t {
             report.pcrs = st.pcrs.clone();
             report.pcr_bank = st.pcr_bank.map(|b| format!("{b:?}").to_ascii_lowercase());
@@ -830,12 +1013,17 @@ fn status(
     );
     for t in &report.tokens {
         text.push_str(&format!(
-            "  token {} ({}) for keyslots {:?}: PCRs {:?}{}{}{}\n",
+            "  token {} ({}) for keyslots {:?}: PCRs {:?}{}{}{}{}\n",
             t.id,
             t.kind,
             t.keyslots,
             t.pcrs,
             if t.pin { ", PIN" } else { "" },
+            match (&t.svn_index, t.tpm_svn) {
+                (Some(i), Some(v)) => format!(", SVN counter {i} = {v}"),
+                (Some(i), None) => format!(", SVN counter {i}"),
+                _ => String::new(),
+            },
             match t.would_unseal_with_uki {
                 Some(true) => "; with the new UKI: still unseals",
                 Some(false) => "; with the new UKI: would NOT unseal (reseal after the update, or use a signed policy)",

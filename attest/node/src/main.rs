@@ -10,6 +10,7 @@ mod disk_cmd;
 mod eventlog_cmd;
 mod ima_cmd;
 mod seccomp_cmd;
+mod svn_cmd;
 mod tpm_cmd;
 mod uki_cmd;
 mod verity_cmd;

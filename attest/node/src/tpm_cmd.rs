@@ -1,4 +1,4 @@
-//! `warrant tpm pcrs|extend|ek|ak|quote|seal|unseal`: the TPM through the `tpm` crate (see
+//! `warrant tpm pcrs|extend|ek|ak|quote|seal|unseal|svn`: the TPM through the `tpm` crate (see
 //! docs/tpm.md and docs/sealing.md).
 
 use crate::{emit, print_json, read_file, write_banks, Failure};
@@ -21,7 +21,7 @@ pub const DEFAULT_EVENT_LOG: &str = "/run/warrant/measurements.cel.json";
 pub struct TctiArg {
     /// How to reach the TPM: device:/dev/tpmrm0, swtpm:host=H,port=P, mssim:..., tabrmd:...
     #[arg(long, env = "WARRANT_TCTI", default_value = DEFAULT_TCTI)]
-    tcti: String,
+    pub(crate) tcti: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -154,6 +154,9 @@ pub enum TpmCommand {
         #[arg(long, value_name = "PATH")]
         event_log: PathBuf,
     },
+    /// The anti-rollback SVN counter in NV: init, show, advance (docs/sealing.md).
+    #[command(subcommand)]
+    Svn(crate::svn_cmd::SvnCommand),
     /// Unseal a blob written by `warrant tpm seal`; OUT is written only on success (mode 0600).
     Unseal {
         #[command(flatten)]
@@ -242,6 +245,7 @@ pub fn run(cmd: TpmCommand) -> Result<(), Failure> {
             &sealed,
         ),
         TpmCommand::SimulateBoot { tcti, event_log } => simulate_boot(&tcti.tcti, &event_log),
+        TpmCommand::Svn(cmd) => crate::svn_cmd::run(cmd),
         TpmCommand::Unseal {
             tcti,
             sealed,

@@ -4,6 +4,7 @@
 use crate::{emit, print_json, read_file, Failure};
 use clap::Subcommand;
 use measure::uki::policy::{self, PolicyPublicKey, PolicySigningKey};
+use measure::uki::svn::{self, SvnBinding};
 use measure::uki::{normalize_phases, MeasuredSection, Uki, DEFAULT_BANKS};
 use measure::HashAlg;
 use serde::Serialize;
@@ -47,10 +48,58 @@ pub enum UkiCommand {
         public_key: Option<PathBuf>,
         #[command(flatten)]
         opts: PredictOpts,
+        #[command(flatten)]
+        svn: SvnOpts,
         /// Pretty-print the JSON (default: one line, as stored in a `.pcrsig` section).
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Anti-rollback: bind the signed policies to the image's security version number.
+#[derive(clap::Args)]
+pub struct SvnOpts {
+    /// The image's security version number: each entry signs PolicyPCR(11) then
+    /// PolicyNV(SVN counter <= SVN), so the image stops unsealing once the TPM's counter is
+    /// advanced past it (sha256 bank only; docs/sealing.md, "Anti-rollback").
+    #[arg(long, value_name = "SVN")]
+    svn: Option<u64>,
+    /// The SVN counter's NV index (default 0x01805752); its Name is computed from Warrant's
+    /// fixed index attributes, unless --svn-index-name gives it.
+    #[arg(long, value_name = "HANDLE", requires = "svn", value_parser = crate::svn_cmd::parse_nv_index)]
+    svn_index: Option<u32>,
+    /// The counter's Name as the TPM reports it (hex, `warrant tpm svn show`), for a counter
+    /// not made by `warrant tpm svn init`.
+    #[arg(long, value_name = "HEX", requires = "svn")]
+    svn_index_name: Option<String>,
+}
+
+impl SvnOpts {
+    fn binding(&self) -> Result<Option<SvnBinding>, Failure> {
+        let Some(svn) = self.svn else {
+            return Ok(None);
+        };
+        let index = self.svn_index.unwrap_or(svn::DEFAULT_SVN_INDEX);
+        let index_name = match &self.svn_index_name {
+            None => svn::svn_index_name(index),
+            Some(text) => {
+                let name = hex::decode(text)
+                    .ok()
+                    .filter(|n| n.len() == 34 && n.starts_with(&[0x00, 0x0b]))
+                    .ok_or_else(|| {
+                        Failure::input(format!(
+                            "--svn-index-name {text:?}: expected 000b and 32 bytes of SHA-256, in hex"
+                        ))
+                    })?;
+                name
+            }
+        };
+        Ok(Some(SvnBinding {
+            svn,
+            index,
+            index_name,
+        }))
+    }
 }
 
 #[derive(clap::Args)]
@@ -113,8 +162,9 @@ pub fn run(cmd: UkiCommand) -> Result<(), Failure> {
             key,
             public_key,
             opts,
+            svn,
             json,
-        } => sign(&uki, &key, public_key.as_deref(), &opts, json),
+        } => sign(&uki, &key, public_key.as_deref(), &opts, &svn, json),
     }
 }
 
@@ -220,8 +270,15 @@ fn sign(
     key_path: &Path,
     public_path: Option<&Path>,
     opts: &PredictOpts,
+    svn_opts: &SvnOpts,
     pretty: bool,
 ) -> Result<(), Failure> {
+    let binding = svn_opts.binding()?;
+    if binding.is_some() && opts.banks()? != [HashAlg::Sha256] && !opts.banks.is_empty() {
+        return Err(Failure::input(
+            "--svn signs the sha256 bank only (PolicyAuthorize checks a SHA-256 digest): drop --bank or give --bank sha256",
+        ));
+    }
     let bytes = read_file(path)?;
     let uki = parse(path, &bytes, opts.assume_stub_version)?;
     let mut pem = read_file(key_path)?;
@@ -237,8 +294,20 @@ fn sign(
         ),
         None => None,
     };
-    let banks = opts.banks()?;
     let phases = normalize_phases(&opts.phases);
+    if let Some(binding) = &binding {
+        let signed = svn::sign_svn_policies(
+            &uki,
+            &key,
+            public.as_ref(),
+            &phases,
+            binding,
+            blinding_seed()?,
+        )
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        return print_signature(&signed, pretty);
+    }
+    let banks = opts.banks()?;
     let signed = policy::sign_policies(
         &uki,
         &key,
@@ -248,10 +317,15 @@ fn sign(
         blinding_seed()?,
     )
     .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    print_signature(&signed, pretty)
+}
+
+/// The `.pcrsig` JSON: one line (as stored in the section), or pretty.
+fn print_signature(signed: &impl Serialize, pretty: bool) -> Result<(), Failure> {
     if pretty {
-        return print_json(&signed);
+        return print_json(signed);
     }
-    let mut text = serde_json::to_string(&signed)
+    let mut text = serde_json::to_string(signed)
         .map_err(|e| Failure::input(format!("cannot render JSON: {e}")))?;
     text.push('\n');
     emit(&text)

@@ -19,6 +19,9 @@
 //!   PolicyPCR policy or a signed one (PolicyAuthorize, systemd `.pcrsig`), optionally with a
 //!   PIN (PolicyAuthValue); Create and Unseal run in SRK-salted sessions with AES-128-CFB
 //!   parameter encryption, and unsealed secrets come back in `Zeroizing` (docs/sealing.md).
+//! - [`rollback`] keeps a security version number in a TPM NV counter and checks it inside
+//!   signed PCR policies (`TPM2_PolicyNV`), so that an old, signed image cannot unseal once a
+//!   newer one booted (docs/sealing.md, "Anti-rollback").
 //! - PCR extensions are recorded in Warrant's own measurement log in the TCG Canonical Event
 //!   Log JSON format ([`cel`]), whose replay reproduces the PCRs.
 //!
@@ -31,6 +34,7 @@
 pub use measure::cel;
 mod device;
 mod guard;
+pub mod rollback;
 pub mod seal;
 pub mod systemd;
 pub mod tcti;

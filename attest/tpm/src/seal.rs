@@ -453,21 +453,24 @@ pub(crate) enum AuthorizeError {
     Tpm(TpmError),
 }
 
-/// `TPM2_VerifySignature` of `signature` (RSASSA-PKCS1-v1_5, SHA-256) over `H(approved)` with
-/// the loaded policy key, then `TPM2_PolicyAuthorize(approved, empty policyRef, key name,
-/// ticket)` on `session` (Part 3 sections 20.1 and 23.16): the step shared by Warrant's own
-/// signed policies and systemd's.
+/// `TPM2_VerifySignature` of `signature` (RSASSA-PKCS1-v1_5, SHA-256) over
+/// `H(approved || policyRef)` with the loaded policy key, then `TPM2_PolicyAuthorize(approved,
+/// policyRef, key name, ticket)` on `session` (Part 3 sections 20.1 and 23.16): the step shared
+/// by Warrant's own signed policies and systemd's (empty policyRef) and by anti-rollback
+/// policies (`crate::rollback`).
 pub(crate) fn authorize_signed(
     ctx: &mut Context,
     key: KeyHandle,
     key_name: &Name,
     session: PolicySession,
     approved: Digest,
+    policy_ref: &[u8],
     signature: &[u8],
 ) -> Result<(), AuthorizeError> {
     let tpm = |e: TpmError| AuthorizeError::Tpm(e);
-    let a_hash = Digest::try_from(HashAlg::Sha256.hash(approved.value()))
+    let a_hash = Digest::try_from(HashAlg::Sha256.hash_parts(&[approved.value(), policy_ref]))
         .map_err(|e| tpm(cmd("aHash")(e)))?;
+    let policy_ref = Nonce::try_from(policy_ref.to_vec()).map_err(|e| tpm(cmd("policyRef")(e)))?;
     let sig =
         PublicKeyRsa::try_from(signature.to_vec()).map_err(|_| AuthorizeError::WrongSigner)?;
     let signature = Signature::RsaSsa(
@@ -484,7 +487,7 @@ pub(crate) fn authorize_signed(
             ) => AuthorizeError::WrongSigner,
             _ => tpm(cmd("VerifySignature")(e)),
         })?;
-    ctx.policy_authorize(session, approved, Nonce::default(), key_name, ticket)
+    ctx.policy_authorize(session, approved, policy_ref, key_name, ticket)
         .map_err(|e| tpm(cmd("PolicyAuthorize")(e)))
 }
 
@@ -821,12 +824,19 @@ impl Tpm {
             sorted.retain(|s| s.pkfp == key.pkfp);
             let signed = sorted.first().ok_or(SealError::WrongSigner)?;
             let (mut key_guard, key_handle, name) = load_policy_key(&mut session_guard, key)?;
-            authorize_signed(&mut key_guard, key_handle, &name, ps, current, &signed.sig).map_err(
-                |e| match e {
-                    AuthorizeError::WrongSigner => SealError::WrongSigner,
-                    AuthorizeError::Tpm(e) => SealError::Tpm(e),
-                },
-            )?;
+            authorize_signed(
+                &mut key_guard,
+                key_handle,
+                &name,
+                ps,
+                current,
+                &[],
+                &signed.sig,
+            )
+            .map_err(|e| match e {
+                AuthorizeError::WrongSigner => SealError::WrongSigner,
+                AuthorizeError::Tpm(e) => SealError::Tpm(e),
+            })?;
         }
         if blob.pin {
             session_guard

@@ -43,6 +43,7 @@ use crate::device::{
     cmd, private_to_tpm2b, public_to_tpm2b, salted_session, unmarshal_private, unmarshal_public,
 };
 use crate::guard::{Guard, Release};
+use crate::rollback::{parse_index, svn_nv_digest, RollbackError, SVN_POLICY_REF};
 use crate::seal::{
     authorize_signed, kind, load_public, lockout_interval, policy_session, selection,
     AuthorizeError, PcrList, RsaKey, SealError, TPM_CC_POLICY_AUTHORIZE, TPM_CC_POLICY_AUTH_VALUE,
@@ -126,6 +127,18 @@ pub enum SystemdError {
     Tpm(#[from] TpmError),
     #[error(transparent)]
     Seal(SealError),
+    /// Anti-rollback (`crate::rollback`): the image is older than the TPM's SVN, or the
+    /// counter is missing, foreign or uninitialised.
+    #[error(transparent)]
+    Rollback(#[from] RollbackError),
+    #[error("anti-rollback needs a signed PCR policy: give a policy key and the PCRs it signs")]
+    AntiRollbackNeedsPolicyKey,
+    #[error("no SVN-bound signed policy for the token's key and NV index {index:#010x} matches this boot ({bank}: {pcrs}): sign the image with `warrant uki sign-policy --svn`")]
+    NoSvnSignatureForThisBoot {
+        bank: HashAlg,
+        pcrs: PcrList,
+        index: u32,
+    },
 }
 
 impl From<SealError> for SystemdError {
@@ -405,6 +418,16 @@ struct PcrSig {
     pkfp: Vec<u8>,
     pol: Vec<u8>,
     sig: Vec<u8>,
+    /// Warrant's anti-rollback fields (`warrant-svn`, `warrant-svn-index`,
+    /// `warrant-svn-index-name`), which systemd does not read.
+    svn: Option<SvnEntry>,
+}
+
+/// The SVN an entry's policy is bound to, and the NV index it is checked against.
+struct SvnEntry {
+    svn: u64,
+    index: u32,
+    index_name: Vec<u8>,
 }
 
 /// The entries for `bank` in a `.pcrsig` JSON (`{"sha256": [{"pcrs": [11], "pkfp": hex,
@@ -454,6 +477,19 @@ fn pcrsig_entries(json: &[u8], bank: HashAlg) -> Result<Vec<PcrSig>, SystemdErro
                 sig: field("sig")
                     .and_then(base64_decode)
                     .ok_or(bad("an entry's sig is missing or not base64"))?,
+                svn: match e.get("warrant-svn") {
+                    None => None,
+                    Some(v) => Some(SvnEntry {
+                        svn: v.as_u64().ok_or(bad("warrant-svn is not a number"))?,
+                        index: field("warrant-svn-index")
+                            .and_then(parse_index)
+                            .ok_or(bad("warrant-svn-index is missing or not 0x and hex"))?,
+                        index_name: hex(
+                            "warrant-svn-index-name",
+                            "warrant-svn-index-name is missing or not hex",
+                        )?,
+                    }),
+                },
             })
         })
         .collect()
@@ -488,12 +524,24 @@ pub fn enrollment_policy(
     values: &[Vec<u8>],
     pin: bool,
 ) -> Vec<u8> {
+    enrollment_policy_with_ref(authorize_key_name, &[], bank, pcrs, values, pin)
+}
+
+/// [`enrollment_policy`] with a policyRef for `PolicyAuthorize`: `H(a || policyRef)` (empty
+/// for systemd; [`SVN_POLICY_REF`] for anti-rollback tokens).
+pub fn enrollment_policy_with_ref(
+    authorize_key_name: Option<&[u8]>,
+    policy_ref: &[u8],
+    bank: HashAlg,
+    pcrs: &[u32],
+    values: &[Vec<u8>],
+    pin: bool,
+) -> Vec<u8> {
     let sha = HashAlg::Sha256;
     let mut d = sha.zero();
     if let Some(name) = authorize_key_name {
         let a = sha.hash_parts(&[&d, &TPM_CC_POLICY_AUTHORIZE.to_be_bytes(), name]);
-        // policyRef is empty: H(a || "").
-        d = sha.hash(&a);
+        d = sha.hash_parts(&[&a, policy_ref]);
     }
     if !pcrs.is_empty() {
         let parts: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
@@ -547,6 +595,19 @@ pub fn unseal(
     pin: Option<&str>,
     pcrsig: Option<&[u8]>,
 ) -> Result<Zeroizing<Vec<u8>>, SystemdError> {
+    unseal_with(tpm, token, pin, pcrsig, None)
+}
+
+/// [`unseal`], and with `svn_index` the anti-rollback variant (`crate::rollback`): the signed
+/// step is `PolicyPCR` then `PolicyNV(counter at svn_index <= the entry's SVN)`, authorised
+/// with policyRef [`SVN_POLICY_REF`], and only SVN-bound `.pcrsig` entries for that index count.
+pub(crate) fn unseal_with(
+    tpm: &mut Tpm,
+    token: &SystemdTpm2Token,
+    pin: Option<&str>,
+    pcrsig: Option<&[u8]>,
+    svn_index: Option<u32>,
+) -> Result<Zeroizing<Vec<u8>>, SystemdError> {
     check_supported(token)?;
     let blob = single(&token.blob, "tpm2-blob")?;
     let policy_hash = single(&token.policy_hash, "tpm2-policy-hash")?;
@@ -573,6 +634,9 @@ pub fn unseal(
         }
         _ => None,
     };
+    if svn_index.is_some() && signed.is_none() {
+        return Err(SystemdError::AntiRollbackNeedsPolicyKey);
+    }
     let (private, public) = split_blob(blob)?;
     let Public::KeyedHash { auth_policy, .. } = &public else {
         return Err(SystemdError::BadToken {
@@ -627,30 +691,67 @@ pub fn unseal(
         session_guard
             .policy_pcr(ps, Digest::default(), selection(bank, &pubkey_pcrs)?)
             .map_err(cmd("PolicyPCR (signed PCRs)"))?;
-        let approved = session_guard
+        let pcr_policy = session_guard
             .policy_get_digest(ps)
             .map_err(cmd("PolicyGetDigest"))?;
-        let for_this_boot: Vec<&PcrSig> = entries
+        // The entry's policy for this boot: PolicyPCR alone, or (anti-rollback) PolicyPCR then
+        // PolicyNV with the entry's SVN and index Name, for the token's index only.
+        let expected = |e: &PcrSig| -> Option<Vec<u8>> {
+            match (svn_index, &e.svn) {
+                (None, _) => Some(pcr_policy.value().to_vec()),
+                (Some(index), Some(s)) if s.index == index => {
+                    Some(svn_nv_digest(pcr_policy.value(), s.svn, &s.index_name))
+                }
+                (Some(_), _) => None,
+            }
+        };
+        let mut for_this_boot: Vec<&PcrSig> = entries
             .iter()
-            .filter(|e| e.pcrs == pubkey_pcrs && e.pol == approved.value())
+            .filter(|e| e.pcrs == pubkey_pcrs && expected(e).as_deref() == Some(e.pol.as_slice()))
             .collect();
         if for_this_boot.is_empty() {
-            return Err(SystemdError::NoSignatureForThisBoot {
-                bank,
-                pcrs: PcrList(pubkey_pcrs),
+            return Err(match svn_index {
+                None => SystemdError::NoSignatureForThisBoot {
+                    bank,
+                    pcrs: PcrList(pubkey_pcrs),
+                },
+                Some(index) => SystemdError::NoSvnSignatureForThisBoot {
+                    bank,
+                    pcrs: PcrList(pubkey_pcrs),
+                    index,
+                },
             });
         }
+        // Several SVNs signed for the same image: the newest first.
+        for_this_boot.sort_by_key(|e| std::cmp::Reverse(e.svn.as_ref().map(|s| s.svn)));
         let entry = for_this_boot
             .into_iter()
             .find(|e| e.pkfp == key.pkfp)
             .ok_or(SystemdError::WrongSigner)?;
+        let (approved, policy_ref) = match (svn_index, &entry.svn) {
+            (Some(index), Some(s)) => {
+                crate::rollback::policy_svn(&mut session_guard, ps, index, s.svn, &s.index_name)?;
+                let approved = session_guard
+                    .policy_get_digest(ps)
+                    .map_err(cmd("PolicyGetDigest"))?;
+                (approved, SVN_POLICY_REF)
+            }
+            _ => (pcr_policy, &[][..]),
+        };
         let (mut key_guard, key_handle, name) = load_systemd_policy_key(&mut session_guard, key)?;
-        authorize_signed(&mut key_guard, key_handle, &name, ps, approved, &entry.sig).map_err(
-            |e| match e {
-                AuthorizeError::WrongSigner => SystemdError::WrongSigner,
-                AuthorizeError::Tpm(e) => SystemdError::Tpm(e),
-            },
-        )?;
+        authorize_signed(
+            &mut key_guard,
+            key_handle,
+            &name,
+            ps,
+            approved,
+            policy_ref,
+            &entry.sig,
+        )
+        .map_err(|e| match e {
+            AuthorizeError::WrongSigner => SystemdError::WrongSigner,
+            AuthorizeError::Tpm(e) => SystemdError::Tpm(e),
+        })?;
     }
     if !hash_pcrs.is_empty() {
         session_guard
@@ -702,10 +803,31 @@ pub fn seal(
     pin: Option<&str>,
     signed: Option<&SignedPolicyKey<'_>>,
 ) -> Result<(SystemdTpm2Token, Zeroizing<Vec<u8>>), SystemdError> {
+    seal_with(tpm, pcrs, bank, pin, signed, None)
+}
+
+/// [`seal`], and with `svn_index` for anti-rollback (`crate::rollback`): the signed policy is
+/// authorised with policyRef [`SVN_POLICY_REF`], and the counter at `svn_index` must exist and
+/// be initialised.
+pub(crate) fn seal_with(
+    tpm: &mut Tpm,
+    pcrs: &[u32],
+    bank: PcrBank,
+    pin: Option<&str>,
+    signed: Option<&SignedPolicyKey<'_>>,
+    svn_index: Option<u32>,
+) -> Result<(SystemdTpm2Token, Zeroizing<Vec<u8>>), SystemdError> {
     let hash_pcrs = check_pcrs(pcrs)?;
     let pubkey_pcrs = signed.map(|s| check_pcrs(s.pcrs)).transpose()?;
     if hash_pcrs.is_empty() && pubkey_pcrs.as_ref().is_none_or(Vec::is_empty) {
         return Err(SystemdError::NoPcrs);
+    }
+    if let Some(index) = svn_index {
+        if pubkey_pcrs.as_ref().is_none_or(Vec::is_empty) {
+            return Err(SystemdError::AntiRollbackNeedsPolicyKey);
+        }
+        // Refuse to enroll against a counter that is missing, foreign or uninitialised.
+        tpm.svn_read(index)?;
     }
     if pin == Some("") {
         return Err(SystemdError::EmptyPin);
@@ -739,7 +861,19 @@ pub fn seal(
         }
         None => None,
     };
-    let policy = enrollment_policy(key_name.as_deref(), alg, &hash_pcrs, &values, pin.is_some());
+    let policy_ref = if svn_index.is_some() {
+        SVN_POLICY_REF
+    } else {
+        &[][..]
+    };
+    let policy = enrollment_policy_with_ref(
+        key_name.as_deref(),
+        policy_ref,
+        alg,
+        &hash_pcrs,
+        &values,
+        pin.is_some(),
+    );
     let attributes = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
@@ -869,12 +1003,25 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].sig, vec![0, 1, 2]);
         assert!(pcrsig_entries(good, HashAlg::Sha1).unwrap().is_empty());
+        assert!(e[0].svn.is_none());
+        let svn = br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAEC","warrant-svn":3,"warrant-svn-index":"0x01805752","warrant-svn-index-name":"000b"}]}"#;
+        let e = pcrsig_entries(svn, HashAlg::Sha256).unwrap();
+        let s = e[0].svn.as_ref().unwrap();
+        assert_eq!(
+            (s.svn, s.index, s.index_name.clone()),
+            (3, 0x0180_5752, vec![0, 11])
+        );
         for bad in [
             &br#"[]"#[..],
             br#"{"sha256":{}}"#,
             br#"{"sha256":[{"pcrs":[24],"pkfp":"00","pol":"aa","sig":"AAEC"}]}"#,
             br#"{"sha256":[{"pcrs":[11],"pkfp":"0","pol":"aa","sig":"AAEC"}]}"#,
             br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAE"}]}"#,
+            // Anti-rollback fields: all three, well-formed, or the file is refused.
+            br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAEC","warrant-svn":-1,"warrant-svn-index":"0x01805752","warrant-svn-index-name":"00"}]}"#,
+            br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAEC","warrant-svn":2,"warrant-svn-index-name":"00"}]}"#,
+            br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAEC","warrant-svn":2,"warrant-svn-index":"1805752","warrant-svn-index-name":"00"}]}"#,
+            br#"{"sha256":[{"pcrs":[11],"pkfp":"00","pol":"aa","sig":"AAEC","warrant-svn":2,"warrant-svn-index":"0x01805752"}]}"#,
         ] {
             assert!(matches!(
                 pcrsig_entries(bad, HashAlg::Sha256),

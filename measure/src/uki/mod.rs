@@ -20,6 +20,7 @@
 pub mod pe;
 pub mod policy;
 pub mod stub;
+pub mod svn;
 
 use crate::HashAlg;
 use pe::{MeasuredContent, PeError, PeImage, Section};
