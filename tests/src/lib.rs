@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod openssl;
 pub mod swtpm;
 
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
@@ -85,28 +86,38 @@ pub fn luks2_image(
     std::fs::File::create(&img)
         .and_then(|f| f.set_len(20 << 20))
         .map_err(|e| io(&img, e))?;
-    let out = std::process::Command::new("cryptsetup")
-        .args([
-            "luksFormat",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--batch-mode",
-            "--key-file",
-        ])
-        .arg(&key_file)
-        .args(extra)
-        .arg(&img)
+    run_tool(
+        std::process::Command::new("cryptsetup")
+            .args([
+                "luksFormat",
+                "--type",
+                "luks2",
+                "--pbkdf",
+                "pbkdf2",
+                "--pbkdf-force-iterations",
+                "1000",
+                "--batch-mode",
+                "--key-file",
+            ])
+            .arg(&key_file)
+            .args(extra)
+            .arg(&img),
+    )?;
+    Ok((img, key_file))
+}
+
+/// Runs an external tool: its stdout, or why it failed, with an install hint when the tool is
+/// missing (tests must not skip).
+pub(crate) fn run_tool(cmd: &mut std::process::Command) -> Result<Vec<u8>, String> {
+    let tool = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
         .output()
-        .map_err(|e| format!("cannot run cryptsetup ({e}): scripts/install-deps.sh installs it"))?;
+        .map_err(|e| format!("cannot run {tool} ({e}): scripts/install-deps.sh installs it"))?;
     if !out.status.success() {
         return Err(format!(
-            "cryptsetup luksFormat failed: {}",
+            "{cmd:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok((img, key_file))
+    Ok(out.stdout)
 }

@@ -7,44 +7,31 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use tpm::rollback::{RollbackError, SvnState, DEFAULT_SVN_INDEX};
 
+/// The options every `svn` subcommand takes: which TPM, which counter, and the output form.
 #[derive(Args)]
-pub struct IndexArg {
+pub struct CounterArgs {
+    #[command(flatten)]
+    tcti: TctiArg,
     /// The NV index of the SVN counter (owner range 0x01800000..=0x01bfffff).
     #[arg(long, value_name = "HANDLE", default_value = "0x01805752", value_parser = parse_nv_index)]
     index: u32,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
 pub enum SvnCommand {
     /// Define the SVN counter (owner authorisation, empty by default) and initialise it;
     /// an existing counter is left as it is.
-    Init {
-        #[command(flatten)]
-        tcti: TctiArg,
-        #[command(flatten)]
-        index: IndexArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Init(CounterArgs),
     /// The counter: images whose SVN is at least this value unseal.
-    Show {
-        #[command(flatten)]
-        tcti: TctiArg,
-        #[command(flatten)]
-        index: IndexArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Show(CounterArgs),
     /// Raise the counter to SVN (never lowers it): images below SVN stop unsealing.
     Advance {
         /// The SVN of the image now booted (or the lowest SVN still allowed).
         svn: u64,
         #[command(flatten)]
-        tcti: TctiArg,
-        #[command(flatten)]
-        index: IndexArg,
-        #[arg(long)]
-        json: bool,
+        counter: CounterArgs,
     },
 }
 
@@ -105,27 +92,22 @@ struct AdvanceReport {
 
 pub fn run(cmd: SvnCommand) -> Result<(), Failure> {
     match cmd {
-        SvnCommand::Init { tcti, index, json } => {
-            let mut tpm = open(&tcti.tcti)?;
-            let state = tpm.svn_init(index.index).map_err(rollback_failure)?;
-            show_state(&state, json)
+        SvnCommand::Init(counter) => {
+            let mut tpm = open(&counter.tcti.tcti)?;
+            let state = tpm.svn_init(counter.index).map_err(rollback_failure)?;
+            show_state(&state, counter.json)
         }
-        SvnCommand::Show { tcti, index, json } => {
-            let mut tpm = open(&tcti.tcti)?;
-            let state = tpm.svn_read(index.index).map_err(rollback_failure)?;
-            show_state(&state, json)
+        SvnCommand::Show(counter) => {
+            let mut tpm = open(&counter.tcti.tcti)?;
+            let state = tpm.svn_read(counter.index).map_err(rollback_failure)?;
+            show_state(&state, counter.json)
         }
-        SvnCommand::Advance {
-            svn,
-            tcti,
-            index,
-            json,
-        } => {
-            let mut tpm = open(&tcti.tcti)?;
+        SvnCommand::Advance { svn, counter } => {
+            let mut tpm = open(&counter.tcti.tcti)?;
             let (before, after) = tpm
-                .svn_advance(index.index, svn)
+                .svn_advance(counter.index, svn)
                 .map_err(rollback_failure)?;
-            if json {
+            if counter.json {
                 return print_json(&AdvanceReport {
                     index: format!("{:#010x}", after.index),
                     before: before.value,

@@ -272,27 +272,14 @@ fn fresh_uki_matches_systemd_measure_calculate_and_sign() {
     std::fs::write(f("osrel"), b"ID=fresh\nVERSION_ID=2\n").unwrap();
     std::fs::write(f("cmdline"), b"root=/dev/vda3 ro").unwrap();
     std::fs::write(f("dtb"), random_bytes(300)).unwrap();
-    run(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(f("key.pem")));
-    run(Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(f("key.pem"))
-        .arg("-out")
-        .arg(f("pub.pem")));
+    // The signing key: key.pem, its public half key.pub.pem.
+    tests::openssl::rsa_key(&dir, "key").unwrap();
 
     let sections = [
         (".osrel", "osrel", "0x20000"),
         (".cmdline", "cmdline", "0x30000"),
         (".dtb", "dtb", "0x40000"),
-        (".pcrpkey", "pub.pem", "0x50000"),
+        (".pcrpkey", "key.pub.pem", "0x50000"),
         (".linux", "linux", "0x2000000"),
         (".initrd", "initrd", "0x3000000"),
     ];
@@ -312,7 +299,7 @@ fn fresh_uki_matches_systemd_measure_calculate_and_sign() {
         format!("--osrel={}", f("osrel").display()),
         format!("--cmdline={}", f("cmdline").display()),
         format!("--dtb={}", f("dtb").display()),
-        format!("--pcrpkey={}", f("pub.pem").display()),
+        format!("--pcrpkey={}", f("key.pub.pem").display()),
     ];
     for bank in ["sha256", "sha384", "sha512"] {
         measure_args.push(format!("--bank={bank}"));
@@ -344,7 +331,7 @@ fn fresh_uki_matches_systemd_measure_calculate_and_sign() {
         .arg("sign")
         .args(&measure_args)
         .arg(format!("--private-key={}", f("key.pem").display()))
-        .arg(format!("--public-key={}", f("pub.pem").display()))
+        .arg(format!("--public-key={}", f("key.pub.pem").display()))
         .arg(format!("--tpm2-device=swtpm:path={}", tpm.sock.display()))
         .arg("--json=short")))
     .unwrap();

@@ -15,8 +15,9 @@ use measure::alg::HashAlg;
 use measure::luks2::PcrBank;
 use measure::uki::policy::{BlindingRng, PolicySigningKey};
 use measure::uki::svn::{sign_svn_policy, SvnBinding, SvnPcrSignature};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+use tests::openssl::rsa_key;
 use tests::swtpm::Swtpm;
 use tpm::rollback::{
     self, svn_index_name, svn_policy_digest, AntiRollbackToken, RollbackError, DEFAULT_SVN_INDEX,
@@ -49,26 +50,9 @@ fn tpm2(sw: &Swtpm, tool: &str) -> Command {
     c
 }
 
-/// An RSA 2048 key made by openssl: (private PEM, public PEM path).
-fn rsa_key(dir: &Path, name: &str) -> (Vec<u8>, PathBuf) {
-    let key = dir.join(format!("{name}.pem"));
-    let public = dir.join(format!("{name}.pub.pem"));
-    ok(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key));
-    ok(Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&public));
-    (std::fs::read(key).unwrap(), public)
+/// Defines the 8-byte NV index `handle` by hand (owner authorisation), with `attributes`.
+fn nvdefine(sw: &Swtpm, handle: &str, attributes: &str) {
+    ok(tpm2(sw, "tpm2_nvdefine").args([handle, "-C", "o", "-s", "8", "-a", attributes]));
 }
 
 fn pcr11(tpm: &mut Tpm) -> Vec<u8> {
@@ -79,6 +63,15 @@ fn pcr11(tpm: &mut Tpm) -> Vec<u8> {
         .to_vec()
 }
 
+/// A binding to the default counter at `svn`.
+fn at_svn(svn: u64) -> SvnBinding {
+    SvnBinding {
+        svn,
+        index: DEFAULT_SVN_INDEX,
+        index_name: svn_index_name(DEFAULT_SVN_INDEX),
+    }
+}
+
 /// A `.pcrsig` with one SVN-bound entry per SVN, for PCR 11 = `value`.
 fn svn_pcrsig(key_pem: &[u8], value: &[u8], svns: &[u64]) -> Vec<u8> {
     let key = PolicySigningKey::from_pem(key_pem).unwrap();
@@ -86,17 +79,37 @@ fn svn_pcrsig(key_pem: &[u8], value: &[u8], svns: &[u64]) -> Vec<u8> {
     let mut rng = BlindingRng::from_seed([3; 32]);
     let entries = svns
         .iter()
-        .map(|svn| {
-            let binding = SvnBinding {
-                svn: *svn,
-                index: DEFAULT_SVN_INDEX,
-                index_name: svn_index_name(DEFAULT_SVN_INDEX),
-            };
-            sign_svn_policy(&key, &pkfp, value, &binding, &mut rng).unwrap()
-        })
+        .map(|svn| sign_svn_policy(&key, &pkfp, value, &at_svn(*svn), &mut rng).unwrap())
         .collect();
     let sig = SvnPcrSignature([("sha256".to_string(), entries)].into_iter().collect());
     serde_json::to_vec(&sig).unwrap()
+}
+
+/// A `.pcrsig` with one entry for PCR 11 = `value`, signed over its `pol` alone (no policyRef),
+/// as systemd signs: a plain PolicyPCR entry, or with `svn` an SVN-bound one (PolicyPCR then
+/// PolicyNV) with its `warrant-svn*` fields.
+fn signed_without_ref(key_pem: &[u8], value: &[u8], svn: Option<&SvnBinding>) -> Vec<u8> {
+    let key = PolicySigningKey::from_pem(key_pem).unwrap();
+    let pol = match svn {
+        None => measure::uki::policy::policy_pcr_digest(HashAlg::Sha256, 11, value),
+        Some(b) => svn_policy_digest(value, b.svn, &b.index_name),
+    }
+    .unwrap();
+    let sig = key
+        .sign(&mut BlindingRng::from_seed([1; 32]), HashAlg::Sha256, &pol)
+        .unwrap();
+    let mut entry = serde_json::json!({
+        "pcrs": [11],
+        "pkfp": hex::encode(key.public_key().fingerprint().unwrap()),
+        "pol": hex::encode(&pol),
+        "sig": measure::uki::policy::base64(&sig),
+    });
+    if let Some(b) = svn {
+        entry["warrant-svn"] = b.svn.into();
+        entry["warrant-svn-index"] = format!("{:#010x}", b.index).into();
+        entry["warrant-svn-index-name"] = hex::encode(&b.index_name).into();
+    }
+    serde_json::to_vec(&serde_json::json!({ "sha256": [entry] })).unwrap()
 }
 
 /// Seals an anti-rollback token to "any PCR 11 the key signs, bound to the SVN counter".
@@ -193,7 +206,7 @@ fn offline_policy_digest_matches_a_trial_session() {
 fn an_image_older_than_the_counter_is_refused_by_the_tpm() {
     let (sw, mut tpm) = start();
     let idx = DEFAULT_SVN_INDEX;
-    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy");
+    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy").unwrap();
     // Enrolling needs the counter.
     let pem = std::fs::read(&pub_pem).unwrap();
     let signed = SignedPolicyKey {
@@ -250,20 +263,7 @@ fn an_image_older_than_the_counter_is_refused_by_the_tpm() {
 
     // A plain (PolicyPCR-only) signature by the same key never authorises the token: it is
     // not even a candidate, and the policyRef would make the TPM refuse it anyway.
-    let plain = {
-        let key = PolicySigningKey::from_pem(&key_pem).unwrap();
-        let pol = measure::uki::policy::policy_pcr_digest(HashAlg::Sha256, 11, &value).unwrap();
-        let sig = key
-            .sign(&mut BlindingRng::from_seed([1; 32]), HashAlg::Sha256, &pol)
-            .unwrap();
-        serde_json::to_vec(&serde_json::json!({"sha256": [{
-            "pcrs": [11],
-            "pkfp": hex::encode(key.public_key().fingerprint().unwrap()),
-            "pol": hex::encode(&pol),
-            "sig": measure::uki::policy::base64(&sig),
-        }]}))
-        .unwrap()
-    };
+    let plain = signed_without_ref(&key_pem, &value, None);
     let err = rollback::unseal(&mut tpm, &token, None, Some(&plain)).unwrap_err();
     assert!(
         matches!(err, SystemdError::NoSvnSignatureForThisBoot { .. }),
@@ -310,28 +310,11 @@ fn an_image_older_than_the_counter_is_refused_by_the_tpm() {
     // An SVN entry signed without the policyRef (over H(pol), as a plain policy would be):
     // it passes Warrant's own selection, and the TPM refuses the signature (VerifySignature
     // checks H(pol || "warrant-svn-v1")).
-    let no_ref = {
-        let key = PolicySigningKey::from_pem(&key_pem).unwrap();
-        let name = svn_index_name(idx);
-        let pol = svn_policy_digest(&value, 3, &name).unwrap();
-        let sig = key
-            .sign(&mut BlindingRng::from_seed([2; 32]), HashAlg::Sha256, &pol)
-            .unwrap();
-        serde_json::to_vec(&serde_json::json!({"sha256": [{
-            "pcrs": [11],
-            "pkfp": hex::encode(key.public_key().fingerprint().unwrap()),
-            "pol": hex::encode(&pol),
-            "sig": measure::uki::policy::base64(&sig),
-            "warrant-svn": 3,
-            "warrant-svn-index": format!("{idx:#010x}"),
-            "warrant-svn-index-name": hex::encode(&name),
-        }]}))
-        .unwrap()
-    };
+    let no_ref = signed_without_ref(&key_pem, &value, Some(&at_svn(3)));
     let err = rollback::unseal(&mut tpm, &token, None, Some(&no_ref)).unwrap_err();
     assert!(matches!(err, SystemdError::WrongSigner), "{err:?}");
     // Nor does an SVN signature by another key.
-    let (other_pem, _) = rsa_key(sw.dir(), "other");
+    let (other_pem, _) = rsa_key(sw.dir(), "other").unwrap();
     let err = rollback::unseal(
         &mut tpm,
         &token,
@@ -358,7 +341,7 @@ fn a_deleted_or_redefined_counter_fails_closed() {
     let (sw, mut tpm) = start();
     let idx = DEFAULT_SVN_INDEX;
     let handle = format!("{idx:#010x}");
-    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy");
+    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy").unwrap();
     tpm.svn_init(idx).unwrap();
     tpm.svn_advance(idx, 2).unwrap();
     let (token, _) = enroll(&mut tpm, &pub_pem);
@@ -379,15 +362,7 @@ fn a_deleted_or_redefined_counter_fails_closed() {
 
     // Defined again by someone else, as a bit field (TPM_NT_BITS), and set to 0: refused
     // as foreign, whatever its value.
-    ok(tpm2(&sw, "tpm2_nvdefine").args([
-        &handle,
-        "-C",
-        "o",
-        "-s",
-        "8",
-        "-a",
-        "nt=bits|ownerwrite|authread|ownerread|no_da",
-    ]));
+    nvdefine(&sw, &handle, "nt=bits|ownerwrite|authread|ownerread|no_da");
     ok(tpm2(&sw, "tpm2_nvsetbits").args(["-C", "o", "-i", "0", &handle]));
     let err = rollback::unseal(&mut tpm, &token, None, Some(&svn2)).unwrap_err();
     assert!(
@@ -415,15 +390,11 @@ fn a_deleted_or_redefined_counter_fails_closed() {
 
     // Defined but never incremented (`WRITTEN` clear): named, not unsealed.
     ok(tpm2(&sw, "tpm2_nvundefine").args(["-C", "o", &handle]));
-    ok(tpm2(&sw, "tpm2_nvdefine").args([
+    nvdefine(
+        &sw,
         &handle,
-        "-C",
-        "o",
-        "-s",
-        "8",
-        "-a",
         "nt=counter|ownerwrite|authread|ownerread|no_da",
-    ]));
+    );
     let err = rollback::unseal(&mut tpm, &token, None, Some(&newer)).unwrap_err();
     assert!(
         matches!(

@@ -9,8 +9,7 @@
 
 use measure::alg::HashAlg;
 use measure::uki::policy::{policy_pcr_digest, BlindingRng, PolicySigningKey};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use tests::swtpm::Swtpm;
 use tpm::{SealError, SealPolicy, SealedBlob, SignedPcrPolicy, Tpm};
 
@@ -150,25 +149,8 @@ fn pin_wrong_pin_and_lockout() {
 
 /// An RSA 2048 key made by openssl: (private PEM, public SubjectPublicKeyInfo DER).
 fn rsa_key(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
-    let key: PathBuf = dir.join(format!("{name}.pem"));
-    let der: PathBuf = dir.join(format!("{name}.pub.der"));
-    let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
-    ok(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key));
-    ok(Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&der));
-    (std::fs::read(key).unwrap(), std::fs::read(der).unwrap())
+    let (key_pem, public) = tests::openssl::rsa_key(dir, name).unwrap();
+    (key_pem, tests::openssl::public_der(&public).unwrap())
 }
 
 /// What `systemd-measure sign` writes for PCR 11 holding `value`, signed by `key_pem`.

@@ -21,6 +21,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use tests::openssl::rsa_key;
 use tests::swtpm::Swtpm;
 use tpm::systemd::{self, SignedPolicyKey, SystemdError};
 use tpm::Tpm;
@@ -231,28 +232,6 @@ fn systemd_enrolled_pin_token() {
     ));
 }
 
-/// An RSA 2048 key made by openssl: (private PEM, public PEM).
-fn rsa_key(dir: &Path, name: &str) -> (Vec<u8>, PathBuf) {
-    let key = dir.join(format!("{name}.pem"));
-    let public = dir.join(format!("{name}.pub.pem"));
-    ok(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key));
-    ok(Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&public));
-    (std::fs::read(key).unwrap(), public)
-}
-
 /// A `.pcrsig` JSON signing PCR 11 = `value` (sha256 bank), as `systemd-measure sign` writes.
 fn pcrsig(key_pem: &[u8], value: &[u8]) -> Vec<u8> {
     let key = PolicySigningKey::from_pem(key_pem).unwrap();
@@ -279,8 +258,8 @@ fn pcr(tpm: &mut Tpm, n: u32) -> Vec<u8> {
 fn systemd_enrolled_signed_policy_token() {
     let (sw, mut tpm) = start();
     let log = sw.dir().join("log.json");
-    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy");
-    let (other_pem, _) = rsa_key(sw.dir(), "other");
+    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy").unwrap();
+    let (other_pem, _) = rsa_key(sw.dir(), "other").unwrap();
     let (img, key) = luks_image(sw.dir(), "signed");
     cryptenroll(
         &sw,
@@ -449,7 +428,7 @@ fn warrant_sealed_pin_token_matches_systemds_and_its_object() {
 #[test]
 fn warrant_sealed_signed_token_is_systemds_own() {
     let (sw, mut tpm) = start();
-    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy");
+    let (key_pem, pub_pem) = rsa_key(sw.dir(), "policy").unwrap();
     let pub_bytes = std::fs::read(&pub_pem).unwrap();
     let (img, key) = luks_image(sw.dir(), "oursigned");
     let signed = SignedPolicyKey {

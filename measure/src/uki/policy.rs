@@ -248,6 +248,30 @@ pub fn sign_policies(
     blinding_seed: [u8; 32],
 ) -> Result<PcrSignature, PolicyError> {
     let mut rng = BlindingRng::from_seed(blinding_seed);
+    let signed = sign_predictions(uki, key, public, banks, phases, |alg, pkfp, pcr11| {
+        let pol = policy_pcr_digest(alg, PCR_KERNEL_BOOT, pcr11)?;
+        let sig = key.sign(&mut rng, alg, &pol)?;
+        Ok(SignedPolicy {
+            pcrs: vec![PCR_KERNEL_BOOT],
+            pkfp: pkfp.to_vec(),
+            pol,
+            sig,
+        })
+    })?;
+    Ok(PcrSignature(signed))
+}
+
+/// What [`sign_policies`] and [`super::svn::sign_svn_policies`] share: refuses a `public` key
+/// other than `key`'s own, predicts PCR 11 of `uki` for each bank and phase, and calls
+/// `sign(bank, key fingerprint, predicted PCR 11)` once per prediction, in phase order.
+pub(super) fn sign_predictions<T>(
+    uki: &Uki<'_>,
+    key: &PolicySigningKey,
+    public: Option<&PolicyPublicKey>,
+    banks: &[HashAlg],
+    phases: &[String],
+    mut sign: impl FnMut(HashAlg, &[u8], &[u8]) -> Result<T, PolicyError>,
+) -> Result<BTreeMap<String, Vec<T>>, PolicyError> {
     let own = key.public_key();
     if public.is_some_and(|p| *p != own) {
         return Err(PolicyError::KeyMismatch);
@@ -263,18 +287,11 @@ pub fn sign_policies(
             .unwrap_or(&[]);
         let mut signed = Vec::with_capacity(values.len());
         for value in values {
-            let pol = policy_pcr_digest(*alg, PCR_KERNEL_BOOT, &value.hash)?;
-            let sig = key.sign(&mut rng, *alg, &pol)?;
-            signed.push(SignedPolicy {
-                pcrs: vec![PCR_KERNEL_BOOT],
-                pkfp: pkfp.clone(),
-                pol,
-                sig,
-            });
+            signed.push(sign(*alg, &pkfp, &value.hash)?);
         }
         out.insert(alg.name().to_string(), signed);
     }
-    Ok(PcrSignature(out))
+    Ok(out)
 }
 
 fn base64_ser<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

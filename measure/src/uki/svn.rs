@@ -24,7 +24,7 @@
 //! Everything here is pure: the index's Name is computed from its public area, which is fixed
 //! by [`SVN_INDEX_ATTRIBUTES`], so the policy can be signed offline, far from the TPM.
 
-use super::policy::{policy_pcr_digest, PolicyError, PolicyPublicKey};
+use super::policy::{policy_pcr_digest, sign_predictions, PolicyError, PolicyPublicKey};
 use super::policy::{BlindingRng, PolicySigningKey, SignedPolicy};
 use super::{Uki, PCR_KERNEL_BOOT};
 use crate::HashAlg;
@@ -204,25 +204,11 @@ pub fn sign_svn_policies(
     blinding_seed: [u8; 32],
 ) -> Result<SvnPcrSignature, PolicyError> {
     let mut rng = BlindingRng::from_seed(blinding_seed);
-    let own = key.public_key();
-    if public.is_some_and(|p| *p != own) {
-        return Err(PolicyError::KeyMismatch);
-    }
-    let pkfp = own.fingerprint()?;
-    let alg = HashAlg::Sha256;
-    let prediction = uki.predict(&[alg], phases)?;
-    let values = prediction
-        .0
-        .get(alg.name())
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut signed = Vec::with_capacity(values.len());
-    for value in values {
-        signed.push(sign_svn_policy(key, &pkfp, &value.hash, binding, &mut rng)?);
-    }
-    let mut out = BTreeMap::new();
-    out.insert(alg.name().to_string(), signed);
-    Ok(SvnPcrSignature(out))
+    let sha256 = &[HashAlg::Sha256];
+    let signed = sign_predictions(uki, key, public, sha256, phases, |_, pkfp, pcr11| {
+        sign_svn_policy(key, pkfp, pcr11, binding, &mut rng)
+    })?;
+    Ok(SvnPcrSignature(signed))
 }
 
 #[cfg(test)]
