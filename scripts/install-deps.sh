@@ -18,7 +18,7 @@ PACKAGES=(
   jq xxd
   # the VM boot chain (scripts/vm-e2e, docs/boot-chain.md): QEMU with OVMF firmware, a static
   # busybox for the initramfs, the read-only root's file systems, cpio for the initramfs
-  qemu-system-x86 ovmf busybox-static squashfs-tools erofs-utils cpio kmod dosfstools mtools
+  qemu-system-x86 ovmf busybox-static squashfs-tools erofs-utils cpio kmod dosfstools mtools sbsigntool
 )
 
 missing=()
