@@ -4,7 +4,7 @@
 //! swtpm 0.7 with libtss2 3.2 speaks TCP only (`swtpm:host=..,port=..`), so each instance takes
 //! a free port pair (server, server + 1 for control), found by binding port 0.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,9 +98,10 @@ impl Swtpm {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        // A port can be taken between the probe and swtpm's bind: retry a few times.
+        // A port can be taken between the probe and swtpm's bind, or be unusable while closed
+        // connections to it linger in TIME-WAIT (the TCP TCTI opens one per command): retry.
         let mut last = String::new();
-        for _ in 0..5 {
+        for _ in 0..20 {
             let port = free_port_pair()?;
             match spawn(&state, port) {
                 Ok(child) => {
@@ -208,9 +209,10 @@ fn spawn(state: &Path, port: u16) -> Result<Child, String> {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("swtpm exited: {status}"));
         }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
-        {
+        // The ports must be listened on by *this* swtpm: another test's swtpm may have taken
+        // them between the probe and the bind, and answering a connect would then be that
+        // one's (this swtpm's bind fails and it exits; the caller retries on other ports).
+        if listens(child.id(), port) && listens(child.id(), port + 1) {
             return Ok(child);
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -218,6 +220,35 @@ fn spawn(state: &Path, port: u16) -> Result<Child, String> {
     let _ = child.kill();
     let _ = child.wait();
     Err("swtpm did not come up within 10 s".to_string())
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (from /proc/net/tcp
+/// and the process's descriptors).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // local address, state 0A (LISTEN), inode
+            match (f.get(1), f.get(3), f.get(9)) {
+                (Some(a), Some(&"0A"), Some(inode)) if *a == local => {
+                    Some(format!("socket:[{inode}]"))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
