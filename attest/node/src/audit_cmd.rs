@@ -47,6 +47,10 @@ pub struct AuditArgs {
     /// default: found from `/`'s device and asked of veritysetup.
     #[arg(long, value_name = "FILE")]
     verity_status: Option<PathBuf>,
+    /// Where the read-only root is mounted, for the `verity./` check (an initrd audits the
+    /// root at /sysroot before it switches to it).
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    root: String,
     /// JSON (schema policy/schema/audit-report.schema.json).
     #[arg(long, conflicts_with = "sarif")]
     json: bool,
@@ -199,7 +203,8 @@ fn root_backing(
             .map(|v| Some(RootBacking::Verity(v)))
             .map_err(|e| Failure::input(format!("{}: {e}", file.display())));
     }
-    let Some(root) = mounts.and_then(|m| m.iter().rev().find(|m| m.mount_point == "/")) else {
+    let Some(root) = mounts.and_then(|m| m.iter().rev().find(|m| m.mount_point == args.root))
+    else {
         return Ok(None);
     };
     let other = || {

@@ -48,9 +48,10 @@ pub enum DiskCommand {
     Enroll {
         /// A LUKS2 device or image file.
         device: PathBuf,
-        /// PCRs the key is sealed to (their current values), e.g. 7 or 7,11.
-        #[arg(long, value_delimiter = ',', default_value = "7")]
-        pcrs: Vec<u32>,
+        /// PCRs the key is sealed to (their current values), e.g. 7 or 7,11; `none` (or an
+        /// empty value) with --policy-key for only the signed policy.
+        #[arg(long, value_parser = parse_pcr_list, default_value = "7")]
+        pcrs: PcrList,
         /// Seal to any PCR values this RSA key signs (systemd .pcrsig), instead of fixed ones.
         #[arg(long, value_name = "PUB.pem")]
         policy_key: Option<PathBuf>,
@@ -155,6 +156,13 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
             tcti,
             unlock,
         } => {
+            let pcrs = pcrs.0;
+            if pcrs.is_empty() && policy_key.is_none() {
+                return Err(Failure::input(
+                    "--pcrs none without --policy-key would seal the key to nothing: any boot \
+                     of this machine, whatever it runs, would open the volume",
+                ));
+            }
             let svn_index =
                 anti_rollback.then(|| svn_index.unwrap_or(tpm::rollback::DEFAULT_SVN_INDEX));
             let header = read_header(&device)?;
@@ -177,15 +185,19 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
                     svn_index,
                 },
             )?;
+            let mut sealed_to = Vec::new();
+            if !pcrs.is_empty() {
+                sealed_to.push(format!("sha256 PCRs {}", join(&pcrs)));
+            }
+            if signed.is_some() {
+                sealed_to.push(format!(
+                    "a policy signed for PCRs {}",
+                    join(&policy_key_pcrs)
+                ));
+            }
             emit(&format!(
-                "enrolled keyslot {slot}: sealed to {} PCRs {}{}{}{}\n",
-                "sha256",
-                join(&pcrs),
-                if signed.is_some() {
-                    format!(" and a policy signed for PCRs {}", join(&policy_key_pcrs))
-                } else {
-                    String::new()
-                },
+                "enrolled keyslot {slot}: sealed to {}{}{}\n",
+                sealed_to.join(" and "),
                 if pin.is_some() { ", with a PIN" } else { "" },
                 svn_index
                     .map(|i| format!(
@@ -367,6 +379,27 @@ pub fn run(cmd: DiskCommand) -> Result<(), Failure> {
             ))
         }
     }
+}
+
+/// `--pcrs`: a comma-separated PCR list, or `none` / an empty value for no fixed PCR.
+#[derive(Clone, Debug)]
+pub struct PcrList(Vec<u32>);
+
+fn parse_pcr_list(s: &str) -> Result<PcrList, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "none" {
+        return Ok(PcrList(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 23)
+                .ok_or_else(|| format!("{p:?} is not a PCR index (0 to 23)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PcrList)
 }
 
 fn join(pcrs: &[u32]) -> String {

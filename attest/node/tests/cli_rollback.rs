@@ -221,14 +221,20 @@ fn sign_policy_with_svn_records_and_binds_the_svn() {
     assert_ne!(v["sha256"][0]["pol"], e["pol"]);
 }
 
-#[test]
-fn anti_rollback_disk_unlock() {
+/// A swtpm (keep it alive), its TCTI, a scratch folder, a LUKS2 image there and its passphrase
+/// file, and the policy key.
+fn disk() -> (Swtpm, String, PathBuf, PathBuf, PathBuf, PathBuf) {
     let sw = Swtpm::start().unwrap();
     let t = sw.tcti();
     let dir = tempdir();
     let (img, key) =
         tests::luks2_image(&dir, "disk", b"correct horse battery staple", &[]).unwrap();
-    let pcrpkey = fixture("pcrpkey");
+    (sw, t, dir, img, key, fixture("pcrpkey"))
+}
+
+#[test]
+fn anti_rollback_disk_unlock() {
+    let (_sw, t, dir, img, key, pcrpkey) = disk();
     let enroll = || {
         warrant(
             &[
@@ -324,4 +330,54 @@ fn anti_rollback_disk_unlock() {
     let out = warrant(&["disk", "wipe-slot", path(&img), "--tpm"], &t);
     ok(&out);
     assert_eq!(status(&img, &t)["tokens"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_signed_policy_alone_with_pcrs_none() {
+    let (_sw, t, dir, img, key, pcrpkey) = disk();
+    // Nothing to seal to, or no PCR: refused, nothing written.
+    for (pcrs, says) in [
+        ("none", "seal the key to nothing"),
+        ("7,99", "not a PCR index"),
+    ] {
+        let enroll = [
+            "disk",
+            "enroll",
+            path(&img),
+            "--pcrs",
+            pcrs,
+            "--unlock-key-file",
+        ];
+        let mut args = enroll.to_vec();
+        args.push(path(&key));
+        let out = warrant(&args, &t);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(says), "{}", text(&out));
+    }
+    assert_eq!(status(&img, &t)["tokens"].as_array().unwrap().len(), 0);
+    // Only the signed PCR 11 policy (systemd-cryptenroll --tpm2-pcrs= --tpm2-public-key=).
+    let out = warrant(
+        &[
+            "disk",
+            "enroll",
+            path(&img),
+            "--pcrs",
+            "none",
+            "--policy-key",
+            path(&pcrpkey),
+            "--unlock-key-file",
+            path(&key),
+        ],
+        &t,
+    );
+    ok(&out);
+    assert!(
+        text(&out).contains("sealed to a policy signed for PCRs 11"),
+        "{}",
+        text(&out)
+    );
+    let token = &status(&img, &t)["tokens"][0];
+    assert_eq!(token["type"], "systemd-tpm2");
+    boot_fixture(&t);
+    ok(&unlock(&img, &sign(&dir, "plain", None, &t), &t));
 }

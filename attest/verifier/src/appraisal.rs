@@ -5,7 +5,7 @@
 use crate::core::{parse_firmware_log, Evidence, Finding};
 use measure::pcr::PcrBanks;
 use measure::tpm2::VerifiedQuote;
-use policy::appraise::{self as pa, VerifiedWarrantLog, WarrantLog};
+use policy::appraise::{self as pa, VerifiedWarrantLog, WarrantLog, WarrantLogError};
 use policy::refvalues::ReferenceValues;
 
 /// The quoted values of `pcrs` (every quoted bank), what the firmware log must replay to.
@@ -54,9 +54,15 @@ pub fn with_proven<R>(
         )
     })?;
     let warrant: VerifiedWarrantLog = WarrantLog::verify(&records, quoted).map_err(|e| {
+        let what = match e {
+            WarrantLogError::Mismatch { .. } | WarrantLogError::Pcr15NotQuoted => {
+                "does not replay to the quoted PCRs"
+            }
+            _ => "is not a log of Warrant's measurements",
+        };
         Finding::fail(
             "warrant-log",
-            format!("Warrant's measurement log does not replay to the quoted PCRs: {e}"),
+            format!("Warrant's measurement log {what}: {e}"),
         )
     })?;
     findings.push(Finding::pass(
