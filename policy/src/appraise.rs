@@ -213,6 +213,17 @@ impl WarrantLog {
     }
 }
 
+/// A device-mapper name as the agent measures it: 1 to 127 letters, digits, `-`, `_` and `.`,
+/// not starting with `.` (no path, no space, nothing to escape in a record or a report).
+pub fn is_dm_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 127
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 fn decode_measurement(recnum: u64, text: &str) -> Result<WarrantMeasurement, WarrantLogError> {
     let unknown = || WarrantLogError::UnknownMeasurement {
         recnum,
@@ -230,12 +241,7 @@ fn decode_measurement(recnum: u64, text: &str) -> Result<WarrantMeasurement, War
             .ok_or_else(unknown);
     }
     if let Some(device) = text.strip_prefix(VERITY_CORRUPTED_PREFIX) {
-        let ok = !device.is_empty()
-            && device.len() <= 127
-            && device
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        return ok
+        return is_dm_name(device)
             .then(|| WarrantMeasurement::VerityCorrupted {
                 device: device.to_string(),
             })
@@ -1504,6 +1510,7 @@ mod tests {
             "verity-corrupted:",
             "verity-corrupted:root dev",
             "verity-corrupted:../x\n",
+            "verity-corrupted:.root",
             "kernel:x",
             "",
         ] {

@@ -180,34 +180,18 @@ fn boot_measurements(args: &MeasureArgs) -> Result<Vec<String>, Failure> {
     Ok(wanted)
 }
 
-/// What the kernel says of an active dm-verity device (`veritysetup status NAME`). Fails closed:
-/// no veritysetup, no such device, or a device that is not dm-verity is an error.
+/// What the kernel says of an active dm-verity device. Fails closed: no veritysetup, no such
+/// device, or a device that is not dm-verity is an error.
 fn verity_status(device: &str) -> Result<policy::hardening::VerityStatus, Failure> {
-    let valid = !device.is_empty()
-        && device.len() <= 127
-        && device
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && !device.starts_with('.');
-    if !valid {
+    if !policy::appraise::is_dm_name(device) {
         return Err(Failure::input(format!(
             "--root-device {device:?}: a device-mapper name (letters, digits, - _ .)"
         )));
     }
-    let out = std::process::Command::new("veritysetup")
-        .args(["status", device])
-        .output()
-        .map_err(|e| Failure::input(format!("cannot run veritysetup: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    policy::hardening::parse_veritysetup_status(&text).map_err(|e| {
-        Failure::input(format!(
-            "--root-device {device}: {e}{}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .map(|l| format!(" ({l})"))
-                .unwrap_or_default()
-        ))
+    crate::audit_cmd::veritysetup_status(device).map_err(|e| {
+        let (crate::audit_cmd::VerityQuery::Unavailable(why)
+        | crate::audit_cmd::VerityQuery::Unreadable(why)) = e;
+        Failure::input(format!("--root-device {device}: {why}"))
     })
 }
 

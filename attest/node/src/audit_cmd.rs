@@ -7,7 +7,7 @@ use clap::Args;
 use policy::hardening::{
     audit, parse_lockdown, parse_lsm_list, parse_mountinfo, parse_sig_enforce,
     parse_veritysetup_status, profile, Cmdline, ExpectedRootHash, KernelConfig, Kind, Mount,
-    NodeState, Report, RootBacking, Verdict,
+    NodeState, Report, RootBacking, Verdict, VerityStatus,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -228,18 +228,45 @@ fn root_backing(
     let Ok(name) = std::fs::read_to_string(dm.join("name")) else {
         return Ok(None);
     };
-    let out = std::process::Command::new("veritysetup")
-        .args(["status", name.trim()])
-        .output();
-    match out {
-        Ok(o) if o.status.success() => {
-            parse_veritysetup_status(&String::from_utf8_lossy(&o.stdout))
-                .map(|v| Some(RootBacking::Verity(v)))
-                .map_err(|e| Failure::input(format!("veritysetup status {}: {e}", name.trim())))
-        }
-        // No veritysetup, or it failed: unknown, never passed.
-        _ => Ok(None),
+    match veritysetup_status(name.trim()) {
+        Ok(v) => Ok(Some(RootBacking::Verity(v))),
+        // No veritysetup, or no such mapping after all: unknown, never passed.
+        Err(VerityQuery::Unavailable(_)) => Ok(None),
+        Err(VerityQuery::Unreadable(e)) => Err(Failure::input(e)),
     }
+}
+
+/// Why `veritysetup status NAME` told nothing usable.
+pub enum VerityQuery {
+    /// veritysetup could not run, or answered that NAME is no active mapping.
+    Unavailable(String),
+    /// It answered, but not as for an active dm-verity device.
+    Unreadable(String),
+}
+
+/// What the kernel says of the active dm-verity mapping `name` (`veritysetup status NAME`).
+pub fn veritysetup_status(name: &str) -> Result<VerityStatus, VerityQuery> {
+    let out = std::process::Command::new("veritysetup")
+        .args(["status", name])
+        .output()
+        .map_err(|e| VerityQuery::Unavailable(format!("cannot run veritysetup: {e}")))?;
+    let said = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    if !out.status.success() {
+        let why = Some(said(&out.stderr))
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| said(&out.stdout));
+        return Err(VerityQuery::Unavailable(format!(
+            "not an active dm-verity device (veritysetup status {name}: {why})"
+        )));
+    }
+    parse_veritysetup_status(&String::from_utf8_lossy(&out.stdout))
+        .map_err(|e| VerityQuery::Unreadable(format!("veritysetup status {name}: {e}")))
 }
 
 pub fn run(args: AuditArgs) -> Result<(), Failure> {
